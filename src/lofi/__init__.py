@@ -1,0 +1,3 @@
+"""lofi: an open-source lo-fi music studio."""
+
+__version__ = "0.1.0"

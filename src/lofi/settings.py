@@ -1,0 +1,40 @@
+"""Every path and knob of lofi, read once from the environment (prefix ``LOFI_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOFI_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".lofi", description="Where corpus, runs and tracks live.")
+    # The committed default checkpoint ships inside the package so `lofi generate` works after install.
+    default_model: Path = Field(default=PACKAGE_DIR / "model" / "default")
+    mma_bin: str = Field(default="mma", description="The MMA executable that renders grooves.")
+    openmsx_dir: Path = Field(default=Path("/usr/share/games/openttd/baseset/openmsx"))
+    corpus_file_timeout_s: float = Field(default=20.0, description="Per-file limit of the quality filter.")
+    torch_threads: int = Field(default=0, description="torch threads; 0 keeps torch's own choice.")
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.home / "corpus"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def tracks_dir(self) -> Path:
+        return self.home / "tracks"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
