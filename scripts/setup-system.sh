@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lofi needs. Idempotent: installs only what is missing.
+# Runs as root, or through sudo otherwise. Used by `make setup` (and by the container build).
+set -euo pipefail
+
+PACKAGES=(
+  mma              # renders human-written jazz, bossa, ballad and soul grooves: the corpus accompaniment
+  openttd-openmsx  # GPL-2 game music in MIDI: part of the default corpus
+  python3-venv
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]} == 0)); then
+  echo "system packages: all present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "installing system packages: ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
