@@ -1,0 +1,41 @@
+"""What every command shares: the console, the --debug switch and one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console()
+err_console = Console(stderr=True)
+state = {"debug": False}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn an exception into one red line saying what to do; the traceback only under --debug."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, OSError) as exc:
+        if state["debug"]:
+            err_console.print_exception()
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not sys.stdout.isatty() and not state.get("force_progress", False),
+    )

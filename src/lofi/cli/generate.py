@@ -1,0 +1,99 @@
+"""`lofi generate`: compose one track."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lofi.cli.common import console, user_errors
+from lofi.moods import MOODS
+from lofi.settings import get_settings
+
+
+def generate(
+    mood: Annotated[str, typer.Option(help=f"One of: {', '.join(MOODS)}.")] = "chill",
+    bpm: Annotated[
+        int | None,
+        typer.Option(help="Tempo in beats per minute (50-130). Default 75, or the --continue file's."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help='Key as you would write it: "D minor", "Dm", "Bb major", "F#". Default C major, or the --continue file\'s.'
+        ),
+    ] = None,
+    minutes: Annotated[float, typer.Option(help="Length in minutes (0.25-10).")] = 2.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for a reproducible track; random (and recorded) when left out.")
+    ] = None,
+    strict_key: Annotated[
+        bool, typer.Option("--strict-key/--free-key", help="Keep every pitched note in the key's scale.")
+    ] = True,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature: lower is safer, higher is wilder.")] = 0.95,
+    top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: all).")] = 24,
+    top_p: Annotated[float, typer.Option(help="Sample within this much probability mass (nucleus).")] = 0.95,
+    continue_from: Annotated[
+        Path | None, typer.Option("--continue", help="A MIDI file whose last bars the new track continues.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder that receives <track_id>/ (default: LOFI_HOME/tracks).")
+    ] = None,
+) -> None:
+    """Compose a new track: MIDI and metadata in OUT/<track_id>/."""
+    with user_errors():
+        from lofi.compose import Composer, ComposeRequest, write_track
+        from lofi.model import load_checkpoint
+
+        settings = get_settings()
+        if continue_from is not None and (key is None or bpm is None):
+            from lofi.compose.prompt import describe_file
+
+            found_key, found_bpm = describe_file(continue_from)
+            key = key or found_key.name
+            bpm = bpm or found_bpm
+        request = ComposeRequest(
+            mood=mood,
+            bpm=bpm or 75,
+            key=key or "C major",
+            minutes=minutes,
+            seed=seed,
+            strict_key=strict_key,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            continue_from=continue_from,
+        )
+        checkpoint_dir = model or settings.default_model
+        if not (checkpoint_dir / "lofi.json").exists():
+            raise FileNotFoundError(
+                f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
+            )
+        with console.status("composing..."):
+            checkpoint = load_checkpoint(checkpoint_dir)
+            composition = Composer(checkpoint).compose(request)
+            folder = write_track(composition, out or settings.tracks_dir)
+    meta = composition.metadata
+    table = Table(title=f"[bold]{composition.track_id}", show_header=False, box=None)
+    for label, value in (
+        ("key", meta["key"]),
+        ("tempo", f"{meta['bpm']} BPM"),
+        ("length", f"{int(meta['duration_s'] // 60)}:{meta['duration_s'] % 60:04.1f} ({meta['bars']} bars)"),
+        ("form", " ".join(f"{s['section']}({s['bars']})" for s in meta["form"])),
+        ("instruments", ", ".join(meta["instruments"])),
+        (
+            "chords",
+            " ".join(c or "-" for c in meta["chords"][:8]) + (" ..." if len(meta["chords"]) > 8 else ""),
+        ),
+        ("seed", str(meta["seed"])),
+        ("model", meta["model_id"]),
+        ("time", f"{meta['timings_s']['compose']:.1f} s"),
+        ("folder", str(folder)),
+    ):
+        table.add_row(f"[dim]{label}", value)
+    console.print(table)

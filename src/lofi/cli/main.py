@@ -1,0 +1,29 @@
+"""The `lofi` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lofi.cli import corpus, generate, info, train
+from lofi.cli.common import state
+
+app = typer.Typer(
+    name="lofi",
+    help="An open-source lo-fi music studio: compose, render and publish lo-fi tracks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option(help="Show full tracebacks on errors.")] = False) -> None:
+    state["debug"] = debug
+
+
+app.command()(generate.generate)
+app.command()(train.train)
+app.command()(info.version)
+app.command()(info.info)
+app.add_typer(corpus.app, name="corpus")

@@ -1,0 +1,122 @@
+"""From a request to an arranged Score: generate the materials, lay them out, describe the result."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from symusic import Score
+
+from lofi.compose import arrange, form
+from lofi.compose.prompt import prompt_tokens
+from lofi.compose.request import ComposeRequest
+from lofi.instruments import DRUMS
+from lofi.model.checkpoint import Checkpoint
+from lofi.model.constraints import Grammar
+from lofi.model.decode import continue_bars
+from lofi.model.sampling import SamplingConfig
+from lofi.theory import detect_chords
+from lofi.tokens.tokenizer import LofiTokenizer
+
+MAX_TRIES = 4  # a section without drums and two pitched parts is generated again, best of this many
+
+
+@dataclass
+class Composition:
+    score: Score
+    track_id: str
+    seed: int
+    metadata: dict = field(default_factory=dict)
+
+
+def _split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
+    bars: list[list[int]] = []
+    for t in tokens:
+        if t == bar_id or not bars:
+            bars.append([])
+        bars[-1].append(t)
+    return bars
+
+
+def _parts_in(score: Score) -> tuple[bool, int]:
+    has_drums = any(t.is_drum and len(t.notes) for t in score.tracks)
+    pitched = sum(1 for t in score.tracks if not t.is_drum and len(t.notes))
+    return has_drums, pitched
+
+
+class Composer:
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.tok = LofiTokenizer.from_dict(checkpoint.tokenizer)
+
+    def _section(
+        self,
+        prompt: list[int],
+        bars: int,
+        grammar: Grammar,
+        sampling: SamplingConfig,
+        generator: torch.Generator,
+    ) -> tuple[list[int], int]:
+        """Tokens of ``bars`` bars; retried until it has drums and two pitched parts (best of MAX_TRIES)."""
+        best, best_score = [], (-1, -1)
+        for attempt in range(1, MAX_TRIES + 1):
+            tokens = continue_bars(self.checkpoint.model, prompt, bars, grammar, sampling, generator)
+            has_drums, pitched = _parts_in(self.tok.decode(prompt[:4] + tokens))
+            score = (int(has_drums), min(pitched, 2))
+            if score > best_score:
+                best, best_score = tokens, score
+            if has_drums and pitched >= 2:
+                return tokens, attempt
+        return best, MAX_TRIES
+
+    def compose(self, request: ComposeRequest) -> Composition:
+        started = time.perf_counter()
+        seed = request.seed if request.seed is not None else random.randrange(2**32)
+        key, bpm = request.parsed_key, request.bpm
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        sampling = SamplingConfig(request.temperature, request.top_k, request.top_p)
+        grammar = Grammar(self.tok, key if request.strict_key else None, bpm)
+        prefix = self.tok.condition_ids(request.mood, key, bpm)
+        slots = form.plan(request.total_bars)
+        length = max(s.bars for s in slots if s.drums)
+        half = length // 2
+        tries = {}
+
+        body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
+        a_tokens, tries["A"] = self._section(body, length, grammar, sampling, generator)
+        b_tokens, tries["B"] = self._section(body + a_tokens, length, grammar, sampling, generator)
+        a_bars = _split_bars(a_tokens, self.tok.bar_id)
+        kept = [t for bar in a_bars[:half] for t in bar]
+        varied, tries["A'"] = self._section(prefix + kept, length - half, grammar, sampling, generator)
+        token_materials = {"A": a_tokens, "B": b_tokens, "A'": kept + varied}
+        materials = {
+            name: arrange.bars_of(self.tok.decode(prefix + tokens)) for name, tokens in token_materials.items()
+        }
+        score = arrange.arrange(slots, materials, key, bpm)
+        seconds = score.tpq and float(score.to("second").end())
+        chords = [c.symbol if c else None for c in detect_chords(score, per="bar")]
+        model_id = self.checkpoint.model_id
+        fingerprint = request.fingerprint(model_id) if request.seed is not None else None
+        track_id = f"{request.mood}-{key.token.lower().replace('_', '-')}-{bpm}bpm-{seed}"
+        metadata = {
+            "track_id": track_id,
+            "request": request.to_dict(),
+            "seed": seed,
+            "model_id": model_id,
+            "key": key.name,
+            "bpm": bpm,
+            "bars": request.total_bars,
+            "duration_s": round(seconds, 3),
+            "form": [{"section": s.name, "bars": s.bars, "drums": s.drums} for s in slots],
+            "chords": chords,
+            "instruments": sorted({("drums" if t.is_drum else t.name) for t in score.tracks}),
+            "programs": sorted({DRUMS if t.is_drum else t.program for t in score.tracks}),
+            "generated_tokens": sum(len(t) for t in (a_tokens, b_tokens, varied)),
+            "section_tries": tries,
+            "fingerprint": fingerprint,
+            "timings_s": {"compose": round(time.perf_counter() - started, 3)},
+        }
+        return Composition(score, track_id, seed, metadata)

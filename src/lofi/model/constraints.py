@@ -1,0 +1,80 @@
+"""Constraints on what may come next: the REMI grammar, the key and the tempo.
+
+Each constraint gives the set of allowed ids after a given token; decoding masks the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from lofi.theory import Key
+from lofi.tokens.tokenizer import LofiTokenizer
+
+DRUM_PROGRAM = "-1"
+
+# REMI with programs: Bar, Position, [Tempo], then notes as Program Pitch Velocity Duration
+FOLLOWS: dict[str, tuple[str, ...]] = {
+    "Bar": ("Bar", "Position"),
+    "Position": ("Tempo", "Program"),
+    "Tempo": ("Program",),
+    "Pitch": ("Velocity",),
+    "PitchDrum": ("Velocity",),
+    "Velocity": ("Duration",),
+    "Duration": ("Program", "Position", "Bar"),
+}
+
+
+class Grammar:
+    """Allowed-next masks for every token, with the key and tempo folded in."""
+
+    def __init__(
+        self,
+        tokenizer: LofiTokenizer,
+        key: Key | None = None,
+        bpm: float | None = None,
+        programs: Iterable[int] | None = None,
+    ):
+        self.tok = tokenizer
+        vocab_size = tokenizer.vocab_size
+        names = tokenizer.id_to_token
+        types = [n.split("_", 1)[0] for n in names]
+        by_type: dict[str, list[int]] = {}
+        for i, t in enumerate(types):
+            by_type.setdefault(t, []).append(i)
+
+        allowed_pitch = list(by_type.get("Pitch", []))
+        if key is not None:
+            scale = key.pitch_classes
+            allowed_pitch = [i for i in allowed_pitch if int(names[i].split("_")[1]) % 12 in scale]
+        tempo_ids = by_type.get("Tempo", [])
+        if bpm is not None:
+            tempo_ids = [tokenizer.tempo_id(bpm)]
+        program_ids = by_type.get("Program", [])
+        if programs is not None:
+            wanted = {str(p) for p in programs}
+            program_ids = [i for i in program_ids if names[i].split("_", 1)[1] in wanted]
+        members = {**by_type, "Pitch": allowed_pitch, "Tempo": tempo_ids, "Program": program_ids}
+
+        self.masks = torch.zeros(vocab_size, vocab_size, dtype=torch.bool)  # [previous, next] -> allowed
+        for i, t in enumerate(types):
+            if t == "Program":
+                nxt = by_type["PitchDrum"] if names[i].endswith("_" + DRUM_PROGRAM) else allowed_pitch
+                self.masks[i, nxt] = True
+            else:
+                for follower in FOLLOWS.get(t, ()):
+                    self.masks[i, members.get(follower, [])] = True
+        # after the condition prefix (its last token is a Tempo) the body opens with a bar
+        self.start_mask = torch.zeros(vocab_size, dtype=torch.bool)
+        self.start_mask[tokenizer.bar_id] = True
+        self.pitch_ids = frozenset(allowed_pitch)
+
+    def allowed_after(self, previous: int, at_start: bool = False) -> torch.Tensor:
+        return self.start_mask if at_start else self.masks[previous]
+
+    def apply(self, logits: torch.Tensor, previous: int, at_start: bool = False) -> torch.Tensor:
+        mask = self.allowed_after(previous, at_start)
+        if not bool(mask.any()):  # a token the grammar does not know (e.g. a prompt's): let the model lead
+            return logits
+        return logits.masked_fill(~mask, float("-inf"))

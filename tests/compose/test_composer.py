@@ -1,0 +1,80 @@
+import json
+
+import pytest
+from symusic import Score
+
+from helpers import make_score, write_score
+from lofi.compose import Composer, ComposeRequest, write_track
+from lofi.theory import Key
+
+
+def _pitched_notes(score):
+    return [n for t in score.tracks if not t.is_drum for n in t.notes]
+
+
+@pytest.fixture(scope="module")
+def composed(untrained_checkpoint):
+    request = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=7)
+    return Composer(untrained_checkpoint).compose(request)
+
+
+def test_tempo_length_and_key_are_the_ones_asked_for(composed):
+    score = composed.score
+    assert [round(t.qpm, 3) for t in score.tempos] == [72.0]
+    bars = ComposeRequest(bpm=72, minutes=0.5).total_bars
+    assert score.end() == bars * 4 * score.tpq  # whole bars: the resolution chord closes the last one
+    scale = Key.parse("D minor").pitch_classes
+    notes = _pitched_notes(score)
+    assert notes and all(n.pitch % 12 in scale for n in notes)
+
+
+def test_the_track_ends_on_the_tonic_without_drums(composed):
+    score = composed.score
+    last_bar = score.end() - 4 * score.tpq
+    drums_at_end = [n for t in score.tracks if t.is_drum for n in t.notes if n.time >= last_bar]
+    assert drums_at_end == []
+    final = [n for n in _pitched_notes(score) if n.time >= last_bar]
+    lowest = min(final, key=lambda n: n.pitch)
+    assert lowest.pitch % 12 == Key.parse("D minor").tonic
+
+
+def test_metadata_describes_the_track(composed):
+    meta = composed.metadata
+    assert meta["key"] == "D minor" and meta["bpm"] == 72 and meta["seed"] == 7
+    assert meta["request"]["mood"] == "rainy"
+    assert len(meta["chords"]) == meta["bars"]
+    assert sum(s["bars"] for s in meta["form"]) == meta["bars"]
+    assert meta["duration_s"] == pytest.approx(meta["bars"] * 4 * 60 / 72, abs=0.01)
+
+
+def test_same_request_same_seed_same_bytes(untrained_checkpoint, tmp_path):
+    request = ComposeRequest(mood="chill", bpm=80, key="Bb major", minutes=0.3, seed=11)
+    folders = [write_track(Composer(untrained_checkpoint).compose(request), tmp_path / str(i)) for i in range(2)]
+    assert (folders[0] / "track.mid").read_bytes() == (folders[1] / "track.mid").read_bytes()
+    other = Composer(untrained_checkpoint).compose(
+        ComposeRequest(mood="chill", bpm=80, key="Bb major", minutes=0.3, seed=12)
+    )
+    other_folder = write_track(other, tmp_path / "other")
+    assert (other_folder / "track.mid").read_bytes() != (folders[0] / "track.mid").read_bytes()
+
+
+def test_track_folder_holds_midi_and_metadata_and_no_temporaries(composed, tmp_path):
+    folder = write_track(composed, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "track.mid"]
+    assert json.loads((folder / "metadata.json").read_text())["track_id"] == folder.name
+    assert Score(str(folder / "track.mid")).end() == composed.score.end()
+
+
+def test_free_key_lets_the_model_leave_the_scale(untrained_checkpoint):
+    # an untrained model picks pitches almost at random: outside the scale some of the time
+    request = ComposeRequest(bpm=80, key="C major", minutes=0.5, seed=3, strict_key=False)
+    notes = _pitched_notes(Composer(untrained_checkpoint).compose(request).score)
+    assert any(n.pitch % 12 not in Key.parse("C").pitch_classes for n in notes)
+
+
+def test_continue_from_a_file(untrained_checkpoint, tmp_path):
+    source = write_score(make_score(bars=12, bpm=84), tmp_path / "start.mid")
+    request = ComposeRequest(bpm=84, key="D minor", minutes=0.3, seed=1, continue_from=source)
+    composition = Composer(untrained_checkpoint).compose(request)
+    assert composition.metadata["request"]["continue_from"] == str(source)
+    assert composition.score.end() == request.total_bars * 4 * composition.score.tpq

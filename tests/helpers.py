@@ -1,0 +1,48 @@
+"""Small real MIDI pieces built by code, for tests across the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symusic import Note, Score, Tempo, TimeSignature, Track
+
+TPQ = 480
+
+
+def make_score(
+    bars: int = 8,
+    bpm: float = 80,
+    chords: tuple[tuple[int, ...], ...] = (
+        (50, 53, 57, 60),
+        (43, 47, 50, 53),
+        (48, 52, 55, 59),
+        (45, 48, 52, 55),
+    ),
+    drums: bool = True,
+    program: int = 4,
+) -> Score:
+    """Keys playing one chord per bar, a bass on the chord's lowest note, and a kick/snare/hat groove."""
+    score = Score(TPQ)
+    score.tempos.append(Tempo(0, bpm))
+    score.time_signatures.append(TimeSignature(0, 4, 4))
+    keys = Track(name="keys", program=program, is_drum=False)
+    bass = Track(name="bass", program=33, is_drum=False)
+    kit = Track(name="drums", program=0, is_drum=True)
+    for bar in range(bars):
+        start = bar * 4 * TPQ
+        chord = chords[bar % len(chords)]
+        for pitch in chord:
+            keys.notes.append(Note(start, 4 * TPQ - 10, pitch + 12, 70))
+        for beat in (0, 2):
+            bass.notes.append(Note(start + beat * TPQ, TPQ, chord[0] - 12, 90))
+        for beat in range(4):
+            kit.notes.append(Note(start + beat * TPQ, TPQ // 4, 36 if beat % 2 == 0 else 38, 100))
+            kit.notes.append(Note(start + beat * TPQ + TPQ // 2, TPQ // 4, 42, 70))
+    score.tracks.extend([keys, bass] + ([kit] if drums else []))
+    return score
+
+
+def write_score(score: Score, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    score.dump_midi(str(path))
+    return path
