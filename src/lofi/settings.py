@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     mma_bin: str = Field(default="mma", description="The MMA executable that renders grooves.")
     openmsx_dir: Path = Field(default=Path("/usr/share/games/openttd/baseset/openmsx"))
     corpus_file_timeout_s: float = Field(default=20.0, description="Per-file limit of the quality filter.")
-    torch_threads: int = Field(default=0, description="torch threads; 0 keeps torch's own choice.")
+    torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
 
     @property
     def corpus_dir(self) -> Path:

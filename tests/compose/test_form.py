@@ -31,7 +31,7 @@ def test_a_long_form_returns_to_the_theme_varied():
         ({"mood": "angry"}, "unknown mood"),
         ({"bpm": 200}, "bpm must be"),
         ({"minutes": 20}, "minutes must be"),
-        ({"key": "H major"}, ""),
+        ({"key": "H major"}, "cannot read key"),
         ({"seed": -1}, "seed must be"),
     ],
 )

@@ -18,7 +18,7 @@ def test_a_good_piece_passes_with_its_facts(tmp_path):
     ("change", "reason"),
     [
         (lambda s: s.time_signatures.__setitem__(0, TimeSignature(0, 3, 4)), "time signature 3/4"),
-        (lambda s: s.tempos[0].__setattr__("qpm", 180.0), "tempo 180 BPM"),
+        (lambda s: s.tempos[0].__setattr__("qpm", 40.0), "tempo 40 BPM"),
         (lambda s: [t.notes.clear() for t in s.tracks], "no notes"),
         (lambda s: s.tracks.pop(1) and s.tracks.pop(0), "drums only"),
     ],
@@ -65,3 +65,21 @@ def test_normalize_folds_programs_onto_the_palette_and_drops_effects():
     score.tracks.append(fx)
     out = normalize(score)
     assert sorted((t.program, t.is_drum) for t in out.tracks) == [(0, False), (0, True), (33, False)]
+
+
+def test_a_fast_piece_is_slowed_into_range_not_rejected():
+    checked = check_score(make_score(bars=24, bpm=180))
+    assert checked.bpm == pytest.approx(90)
+    assert checked.bars == 24
+
+
+def test_overlapping_repeats_of_a_pitch_are_cut_at_the_next_onset():
+    score = make_score(bars=1, drums=False)
+    keys = score.tracks[0]
+    keys.notes.clear()
+    from symusic import Note
+
+    keys.notes.extend([Note(0, 4000, 60, 80), Note(480, 4000, 60, 80), Note(960, 100, 64, 80)])
+    out = normalize(score)
+    durations = sorted((n.time, n.duration) for n in out.tracks[0].notes if n.pitch == 60)
+    assert durations == [(0, 480), (480, 4000)]

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -45,13 +47,18 @@ def test_midi_to_tokens_to_midi_keeps_the_notes(tok):
 
 
 def test_config_round_trips_through_json_with_the_same_ids(tok):
-    again = LofiTokenizer.from_dict(tok.to_dict())
+    again = LofiTokenizer.from_dict(json.loads(json.dumps(tok.to_dict())))
     assert again.vocab == tok.vocab
-    assert again.to_dict() == tok.to_dict()
+    assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(tok.to_dict(), sort_keys=True)
 
 
 def test_a_tokenizer_from_another_vocabulary_is_refused(tok):
-    data = tok.to_dict() | {"vocab_size": tok.vocab_size + 1}
+    data = tok.to_dict()
+    data["vocab"] = {
+        **data["vocab"],
+        "Program_32": data["vocab"]["Program_33"],
+        "Program_33": data["vocab"]["Program_32"],
+    }
     with pytest.raises(ValueError, match="miditok"):
         LofiTokenizer.from_dict(data)
 

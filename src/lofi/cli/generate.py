@@ -22,7 +22,8 @@ def generate(
     key: Annotated[
         str | None,
         typer.Option(
-            help='Key as you would write it: "D minor", "Dm", "Bb major", "F#". Default C major, or the --continue file\'s.'
+            help='Key as you would write it: "D minor", "Dm", "Bb major", "F#". '
+            "Default C major, or the --continue file's."
         ),
     ] = None,
     minutes: Annotated[float, typer.Option(help="Length in minutes (0.25-10).")] = 2.0,
@@ -49,6 +50,7 @@ def generate(
     with user_errors():
         from lofi.compose import Composer, ComposeRequest, write_track
         from lofi.model import load_checkpoint
+        from lofi.model.runtime import DECODE_THREADS
 
         settings = get_settings()
         if continue_from is not None and (key is None or bpm is None):
@@ -76,7 +78,7 @@ def generate(
             )
         with console.status("composing..."):
             checkpoint = load_checkpoint(checkpoint_dir)
-            composition = Composer(checkpoint).compose(request)
+            composition = Composer(checkpoint, settings.torch_threads or DECODE_THREADS).compose(request)
             folder = write_track(composition, out or settings.tracks_dir)
     meta = composition.metadata
     table = Table(title=f"[bold]{composition.track_id}", show_header=False, box=None)

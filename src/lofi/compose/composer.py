@@ -16,6 +16,7 @@ from lofi.instruments import DRUMS
 from lofi.model.checkpoint import Checkpoint
 from lofi.model.constraints import Grammar
 from lofi.model.decode import continue_bars
+from lofi.model.runtime import DECODE_THREADS, torch_threads
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import detect_chords
 from lofi.tokens.tokenizer import LofiTokenizer
@@ -47,8 +48,9 @@ def _parts_in(score: Score) -> tuple[bool, int]:
 
 
 class Composer:
-    def __init__(self, checkpoint: Checkpoint):
+    def __init__(self, checkpoint: Checkpoint, threads: int = DECODE_THREADS):
         self.checkpoint = checkpoint
+        self.threads = threads
         self.tok = LofiTokenizer.from_dict(checkpoint.tokenizer)
 
     def _section(
@@ -72,6 +74,10 @@ class Composer:
         return best, MAX_TRIES
 
     def compose(self, request: ComposeRequest) -> Composition:
+        with torch_threads(self.threads):
+            return self._compose(request)
+
+    def _compose(self, request: ComposeRequest) -> Composition:
         started = time.perf_counter()
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         key, bpm = request.parsed_key, request.bpm

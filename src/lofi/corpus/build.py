@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -105,9 +104,7 @@ def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
     if plan.file is not None:  # an existing file: check first, copy only what passes
         checked = check_file(plan.file)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(plan.file, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
+            _write_score(checked.score, path)  # normalized: programs folded, fast tempos halved
         key = _detected_key(checked)
     else:
         if not path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,34 @@ class Checked:
 
 
 def _first_tempo(score: Score) -> float:
-    return float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+    return round(float(score.tempos[0].qpm), 2) if len(score.tempos) else 120.0
+
+
+def slow_down(score: Score) -> Score:
+    """Halve the tempo of a fast piece until it is in range: the slowed rendition lo-fi is made of."""
+    if _first_tempo(score) <= TEMPO_RANGE[1]:
+        return score
+    out = score.copy()
+    while _first_tempo(out) > TEMPO_RANGE[1]:
+        for tempo in out.tempos:
+            tempo.qpm = tempo.qpm / 2
+    return out
+
+
+def _end_overlaps(track) -> None:
+    """A note ends where the next note of the same pitch begins.
+
+    Repeated strums of one pitch whose note-offs are paired to the wrong note-ons otherwise turn
+    into notes held for the whole piece.
+    """
+    notes = sorted(track.notes, key=lambda n: (n.pitch, n.time))
+    for a, b in itertools.pairwise(notes):
+        if a.pitch == b.pitch and a.time + a.duration > b.time:
+            a.duration = max(1, b.time - a.time)
 
 
 def normalize(score: Score) -> Score:
-    """Fold programs onto the lo-fi palette and drop empty or dropped parts."""
+    """Fold programs onto the lo-fi palette, end overlapping repeats, drop empty or dropped parts."""
     out = score.copy()
     kept = []
     for track in out.tracks:
@@ -44,6 +68,7 @@ def normalize(score: Score) -> Score:
             continue
         if not track.is_drum:
             track.program = program
+            _end_overlaps(track)
         kept.append(track)
     out.tracks = kept
     return out
@@ -59,6 +84,7 @@ def check_score(score: Score) -> Checked:
         raise Rejected("no notes")
     if len(non_empty) > MAX_TRACKS:
         raise Rejected(f"{len(non_empty)} tracks with notes (at most {MAX_TRACKS})")
+    score = slow_down(score)
     bpm = _first_tempo(score)
     if not TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:
         raise Rejected(f"tempo {bpm:.0f} BPM outside {TEMPO_RANGE[0]:.0f}-{TEMPO_RANGE[1]:.0f}")

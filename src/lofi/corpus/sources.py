@@ -55,18 +55,19 @@ def _tonic(key: Key) -> Chord:
     return realize_numeral("Imaj7" if key.quality == "major" else "i7", key)
 
 
-def _bases() -> list[tuple[str, str]]:
-    return [(family, base) for family, bases in mma.GROOVES.items() for base in bases]
+def _groove(rng: random.Random, families: tuple[str, ...]) -> tuple[str, str]:
+    """A family first, then one of its grooves: families are equally common whatever their size."""
+    family = rng.choice(families)
+    return family, rng.choice(mma.GROOVES[family])
 
 
 def mma_plans(count: int, seed: int = 0) -> list[Plan]:
     """``count`` songs spread evenly over the 12 tonics, drawn deterministically from ``seed``."""
-    bases = _bases()
     by_mode = {m: [p for p in BANK if p.mode == m] for m in ("major", "minor")}
     plans = []
     for i in range(count):
         rng = random.Random(f"{seed}:mma:{i}")
-        family, base = rng.choice(bases)
+        family, base = _groove(rng, tuple(mma.GROOVES))
         mode = "major" if rng.random() < 0.55 else "minor"
         key = Key(i % 12, "major" if mode == "major" else "natural_minor")
         first, second = rng.sample(by_mode[mode], 2)
@@ -128,7 +129,7 @@ def _place_melody(melody: Melody, key: Key) -> tuple[tuple[float, float, int], .
 
 def melody_plans(melodies: list[Melody], count: int, seed: int = 0) -> list[Plan]:
     """Up to ``count`` melody-led songs, one per tune, over non-soloing grooves."""
-    grooves = [(f, b) for f, b in _bases() if f in ("jazz", "ballad", "lullaby", "bossa")]
+    families = ("jazz", "ballad", "lullaby", "bossa")  # grooves that leave room for a lead
     plans = []
     for i, melody in enumerate(melodies[:count]):
         rng = random.Random(f"{seed}:melody:{i}")
@@ -137,7 +138,7 @@ def melody_plans(melodies: list[Melody], count: int, seed: int = 0) -> list[Plan
         lead = _place_melody(melody, key)
         if len(lead) < 16:
             continue
-        _, base = rng.choice(grooves)
+        _, base = _groove(rng, families)
         melody_bars = int(max(on + dur for on, dur, _ in lead) // 4) + 1
         notes = [MelodyNote(on, dur, p) for on, dur, p in lead]
         chords = reharmonize(notes, key, 4, seed=rng.randrange(1 << 30))[:melody_bars]

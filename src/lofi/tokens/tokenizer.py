@@ -5,6 +5,7 @@ Every sequence starts ``BOS Mood_<mood> Key_<tonic>_<quality> Tempo_<bpm>``; the
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,6 +42,23 @@ def _remi_config() -> TokenizerConfig:
     )
 
 
+def _config_from_json(data: dict) -> TokenizerConfig:
+    """Invert ``TokenizerConfig.to_dict(serialize=True)`` exactly.
+
+    MidiTok keeps programs in a set and writes it in the set's order; building the set again from
+    that order can iterate differently and so number the Program tokens differently. Sorting first
+    rebuilds it the way ``create`` built it.
+    """
+    config = copy.deepcopy(data)
+    for name in ("beat_res", "beat_res_rest"):
+        config[name] = {tuple(map(int, span.split("_"))): res for span, res in config[name].items()}
+    # JSON object keys are strings; MidiTok wants the denominators as ints
+    config["time_signature_range"] = {int(d): n for d, n in config["time_signature_range"].items()}
+    config["programs"] = sorted(config["programs"])
+    config["chord_maps"] = {quality: tuple(notes) for quality, notes in config["chord_maps"].items()}
+    return TokenizerConfig.from_dict(config)
+
+
 @dataclass
 class LofiTokenizer:
     remi: REMI
@@ -49,11 +67,10 @@ class LofiTokenizer:
     @classmethod
     def create(cls) -> LofiTokenizer:
         conditions = tuple(f"Mood_{m}" for m in MOODS) + tuple(f"Key_{k}" for k in KEY_TOKENS)
-        return cls._build(_remi_config(), conditions)
+        return cls._build(REMI(_remi_config()), conditions)
 
     @classmethod
-    def _build(cls, config: TokenizerConfig, conditions: tuple[str, ...]) -> LofiTokenizer:
-        remi = REMI(config)
+    def _build(cls, remi: REMI, conditions: tuple[str, ...]) -> LofiTokenizer:
         # added in a fixed order after MidiTok's own vocabulary, so ids are the same on every load
         for token in conditions:
             remi.add_to_vocab(token)
@@ -62,20 +79,20 @@ class LofiTokenizer:
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,
-            "remi": self.remi.config.to_dict(serialize=True),
+            "remi_config": self.remi.config.to_dict(serialize=True),
             "condition_tokens": list(self.condition_tokens),
-            "vocab_size": self.vocab_size,
+            "vocab": self.vocab,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> LofiTokenizer:
         if data.get("format") != FORMAT:
             raise ValueError(f"unsupported tokenizer format {data.get('format')!r} (expected {FORMAT})")
-        tok = cls._build(TokenizerConfig.from_dict(data["remi"]), tuple(data["condition_tokens"]))
-        if tok.vocab_size != data["vocab_size"]:
+        tok = cls._build(REMI(_config_from_json(data["remi_config"])), tuple(data["condition_tokens"]))
+        if tok.vocab != data["vocab"]:
             raise ValueError(
-                f"tokenizer rebuilt with {tok.vocab_size} tokens but the checkpoint has {data['vocab_size']}: "
-                "the installed miditok differs from the one it was trained with"
+                "the tokenizer rebuilt from this checkpoint has a different vocabulary: "
+                "the installed miditok differs from the one the model was trained with"
             )
         return tok
 
@@ -137,4 +154,4 @@ class LofiTokenizer:
         skip = {self.vocab[t] for t in self.condition_tokens} | {self.pad_id, self.bos_id, self.eos_id}
         body = [int(i) for i in ids if int(i) not in skip]
         # miditok changes a list passed to decode in place: hand it a copy
-        return self.remi.decode([list(body)])
+        return self.remi.decode(list(body))

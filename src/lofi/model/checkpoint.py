@@ -1,0 +1,165 @@
+"""A checkpoint is a self-describing folder: weights, model config, tokenizer config and model card.
+
+model.safetensors   the weights (the tied input/output embedding is stored once)
+lofi.json           {"format": 1, "model": ..., "tokenizer": ..., "card": ...}
+MODEL_CARD.md       the card as readable Markdown
+train_state.pt      only in a training run's last/: what resuming needs beyond the weights
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_file
+from transformers import GPT2LMHeadModel
+
+from lofi.model.config import ModelConfig, build_model
+
+FORMAT = 1
+WEIGHTS = "model.safetensors"
+META = "lofi.json"
+CARD = "MODEL_CARD.md"
+TRAIN_STATE = "train_state.pt"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class Checkpoint:
+    model: GPT2LMHeadModel
+    config: ModelConfig
+    tokenizer: dict[str, Any]
+    card: dict[str, Any]
+    path: Path
+    # Hashed when loaded, so the id names the weights in memory even if the folder is later replaced.
+    weights_sha256: str = ""
+
+    @property
+    def model_id(self) -> str:
+        digest = self.weights_sha256 or _sha256(self.path / WEIGHTS)
+        return f"{self.path.name}-{digest[:12]}"
+
+
+def save_checkpoint(
+    path: Path,
+    model: GPT2LMHeadModel,
+    config: ModelConfig,
+    tokenizer: dict[str, Any],
+    card: dict[str, Any],
+    *,
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write the checkpoint next to `path`, then rename it into place, so `path` is never half written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a save that was killed outright
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        # Paths and other non-JSON values in a card are stored as their text.
+        meta = {"format": FORMAT, "model": config.to_dict(), "tokenizer": tokenizer, "card": card}
+        (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        (tmp / CARD).write_text(render_card(card, title=card.get("name") or f"lofi model: {path.name}"))
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE)
+        _save_weights(model, tmp / WEIGHTS)
+        # A directory cannot be renamed over another, so the old one steps aside first; it is
+        # deleted only once the new one is in place.
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists():
+            old.rename(path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _save_weights(model: GPT2LMHeadModel, file: Path) -> None:
+    # safetensors refuses shared tensors: the tied output layer is the input embedding, so it is stored
+    # once and load_model ties it back. (safetensors' save_model would do this too, but it records the
+    # dropped names in a header whose key order varies from save to save, which would break model_id.)
+    weights, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            weights[name] = tensor.detach().contiguous()
+    save_file(weights, str(file), metadata={"format": "pt"})
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no checkpoint folder at {path}")
+    missing = [name for name in (META, WEIGHTS) if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path} is not a lofi checkpoint: {' and '.join(missing)} missing")
+    try:
+        meta = json.loads((path / META).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path / META} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise ValueError(f"{path / META}: expected checkpoint format {FORMAT}, found {found!r}")
+    for key in ("model", "tokenizer", "card"):
+        if not isinstance(meta.get(key), dict):
+            raise ValueError(f"{path / META}: '{key}' is missing or not an object")
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path / META}: bad model config: {e}") from e
+
+    model = build_model(config)
+    try:
+        load_model(model, path / WEIGHTS, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as e:
+        raise ValueError(f"{path / WEIGHTS} does not hold weights for this model config: {e}") from e
+    model.to(resolve_device(device)).eval()
+    return Checkpoint(model, config, meta["tokenizer"], meta["card"], path, _sha256(path / WEIGHTS))
+
+
+def render_card(card: dict[str, Any], title: str) -> str:
+    """Top-level values become a list under the title; nested dicts become their own sections."""
+    lines = [f"# {title}"]
+    scalars = [f"- `{k}`: {_fmt(v)}" for k, v in card.items() if not isinstance(v, dict) and k != "name"]
+    if scalars:
+        lines += ["", *scalars]
+    for name, section in card.items():
+        if isinstance(section, dict):
+            lines += ["", f"## {name.replace('_', ' ').capitalize()}", ""]
+            lines += [f"- `{k}`: {_fmt(v)}" for k, v in section.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
