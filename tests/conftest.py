@@ -1,4 +1,12 @@
+import os
+
 import pytest
+import torch
+
+# Tests run in parallel workers, one per core: a second torch thread per worker oversubscribes the
+# machine, and torch then runs many times slower. Child processes inherit the setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lofi.model import ModelConfig, TrainConfig, load_checkpoint, train
 from lofi.model.train import lr_at
@@ -42,7 +43,10 @@ def test_training_learns_the_pattern_and_writes_its_outputs(
     assert result.best_val_loss == min(m["val_loss"] for m in metrics)
     assert result.final_train_loss == metrics[-1]["train_loss"]
 
-    assert list((out_dir / "tb").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(out_dir / "tb"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"loss/train", "loss/val", "lr", "tokens_per_s"}
+    assert len(events.Scalars("loss/train")) == 100
     best = load_checkpoint(result.best_path)
     assert best.card["data"] == "arithmetic runs"
     assert best.card["training"]["steps"] == result.best_step

@@ -25,7 +25,7 @@ def user_errors() -> Iterator[None]:
     except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, OSError) as exc:
         if state["debug"]:
             err_console.print_exception()
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

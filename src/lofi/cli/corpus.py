@@ -41,6 +41,9 @@ def build(
     corpus: CorpusDir = None,
     mma_pieces: Annotated[int, typer.Option(help="Songs made from MMA grooves over the progression bank.")] = 2600,
     melody_pieces: Annotated[int, typer.Option(help="Songs led by a public-domain melody.")] = 800,
+    melody_tunes: Annotated[
+        int | None, typer.Option(help="Parse only this many tunes (a quick trial build; not cached).")
+    ] = None,
     openmsx: Annotated[bool, typer.Option(help="Include the game music of Debian's openttd-openmsx.")] = True,
     workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of every random choice in the build.")] = 0,
@@ -54,6 +57,7 @@ def build(
         options = BuildOptions(
             mma_pieces=mma_pieces,
             melody_pieces=melody_pieces,
+            melody_tunes=melody_tunes,
             openmsx_dir=settings.openmsx_dir if openmsx else None,
             workers=workers,
             timeout_s=settings.corpus_file_timeout_s,

@@ -32,6 +32,7 @@ def train(
     patience: Annotated[int, typer.Option(help="Stop after this many validations without improvement.")] = 4,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(help="torch threads (0: torch's choice).")] = 0,
+    dropout: Annotated[float, typer.Option(help="Dropout; 0 suits runs shorter than an epoch.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and batch order.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in OUT from its last checkpoint.")] = False,
     export: Annotated[
@@ -87,7 +88,7 @@ def train(
             f"({data.token_count('val'):,} validation) into {run_dir}"
         )
         result = run_training(
-            model_config(size, tok.vocab_size), data, run_dir, recipe, tok.to_dict(), card=card, resume=resume
+            model_config(size, tok.vocab_size, dropout=dropout), data, run_dir, recipe, tok.to_dict(), card=card, resume=resume
         )
         if export is not None:
             if export.exists():

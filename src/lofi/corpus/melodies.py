@@ -22,6 +22,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -439,9 +440,11 @@ def load_melodies(
             return cached
     tasks = [(*tune, timeout_s) for tune in itertools.islice(iter_tune_texts(collections), limit)]
     if workers > 1:
-        # spawn, not fork: the caller may hold threads (torch) that a forked child would inherit locked
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            results = list(pool.imap(_parse_with_timeout, tasks, chunksize=4))
+        # spawn, not fork: the caller may hold threads (torch) that a forked child would inherit locked;
+        # an executor, not a Pool: a worker that dies raises BrokenProcessPool instead of hanging the build
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_parse_with_timeout, tasks, chunksize=4))
     else:
         results = [_parse_with_timeout(task) for task in tasks]
     if cache_path is not None:
