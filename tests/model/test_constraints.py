@@ -37,6 +37,11 @@ def test_the_tempo_is_forced(tok):
     assert {n for n in allowed if n.startswith("Tempo_")} == {"Tempo_72.0"}
 
 
+def test_a_bar_is_never_empty(tok):
+    grammar = Grammar(tok)
+    assert {n.split("_")[0] for n in _allowed(grammar, tok, "Bar_None")} == {"Position"}
+
+
 def test_a_note_is_program_pitch_velocity_duration(tok):
     grammar = Grammar(tok)
     assert all(n.startswith("Velocity_") for n in _allowed(grammar, tok, "Pitch_60"))

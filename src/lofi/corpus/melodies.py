@@ -232,6 +232,7 @@ class _Bar:
     length: float  # beats of written content; short for pickups and section ends
     notes: list[tuple[float, float, int, bool]]  # (offset in bar, duration, top pitch, tied to the next)
     overflow: bool  # the tail music21 split off an overfull bar
+    opens_section: bool  # starts with a double or repeat bar line
     closes_section: bool  # ends with a double, final or repeat bar line
 
 
@@ -254,17 +255,21 @@ def _bars(part: Any, beats_per_bar: int) -> list[_Bar]:
                 )
             )
         ts = measure.timeSignature
-        barline = measure.rightBarline
         bars.append(
             _Bar(
                 length=float(measure.duration.quarterLength),
                 notes=notes,
                 # music21 splits an overfull bar and gives the tail a made-up meter such as 1/32
                 overflow=ts is not None and abs(ts.barDuration.quarterLength - beats_per_bar) > _EPS,
-                closes_section=barline is not None and barline.type != "regular",
+                opens_section=_is_section_line(measure.leftBarline),
+                closes_section=_is_section_line(measure.rightBarline),
             )
         )
     return bars
+
+
+def _is_section_line(barline: Any) -> bool:
+    return barline is not None and barline.type != "regular"
 
 
 def _play_order(part: Any) -> list[int]:
@@ -297,16 +302,18 @@ def _play_order(part: Any) -> list[int]:
 
 
 def _place(bars: list[_Bar], order: list[int], beats_per_bar: int) -> tuple[list[tuple[float, float, int, bool]], int]:
-    """Lay the played bars on a grid of bar lines; return the notes and how many got overwritten.
+    """Lay the played bars on a grid of bar lines; return the notes and how many were lost to bad bar lengths.
 
     Written bar lines are the truth: a full bar starts on a bar line, a short bar before a full
-    one is a pickup that ends on the next bar line (so a repeated anacrusis or one after a full
-    closing bar plays over the end of the bar before it, as fiddlers do), any other short bar
-    follows straight on. A later bar wins where two overlap.
+    one is a pickup that ends on the next bar line, any other short bar follows straight on. A
+    later bar wins where two overlap. A pickup after a section's full closing bar (a repeated
+    anacrusis, or one printed after a complete last bar) replaces that bar's end, as players do;
+    anywhere else an overlap means the bar lengths are wrong, and the notes it drops are counted.
     """
     events: list[tuple[float, float, int, bool]] = []
     lost = 0
     cursor = 0.0  # where the last bar ended, in beats from the downbeat of bar 1
+    after_section = False
 
     def next_line(t: float) -> float:
         return math.ceil(t / beats_per_bar - _EPS) * beats_per_bar
@@ -323,20 +330,23 @@ def _place(bars: list[_Bar], order: list[int], beats_per_bar: int) -> tuple[list
             lost += len(bar.notes) - carried
             continue
         following = bars[order[position + 1]] if position + 1 < len(order) else None
+        is_pickup = False
         if bar.length >= beats_per_bar - _EPS:
             start = next_line(cursor)
         elif following is not None and following.length >= beats_per_bar - _EPS and not bar.closes_section:
             start = next_line(cursor) - bar.length
+            is_pickup = True
         else:
             start = cursor
         while events and events[-1][0] > start - _EPS:
             events.pop()
-            lost += 1
+            lost += not (is_pickup and (after_section or bar.opens_section))
         if events and events[-1][0] + events[-1][1] > start + _EPS:
             onset, _, pitch, _ = events[-1]
             events[-1] = (onset, start - onset, pitch, False)
         events.extend((start + offset, duration, pitch, tied) for offset, duration, pitch, tied in bar.notes)
         cursor = start + bar.length
+        after_section = bar.closes_section
     return events, lost
 
 

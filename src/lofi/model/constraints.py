@@ -14,9 +14,10 @@ from lofi.tokens.tokenizer import LofiTokenizer
 
 DRUM_PROGRAM = "-1"
 
-# REMI with programs: Bar, Position, [Tempo], then notes as Program Pitch Velocity Duration
+# REMI with programs: Bar, Position, [Tempo], then notes as Program Pitch Velocity Duration.
+# A bar is never empty: a silent bar in the middle of a lo-fi section is a failure, not a rest.
 FOLLOWS: dict[str, tuple[str, ...]] = {
-    "Bar": ("Bar", "Position"),
+    "Bar": ("Position",),
     "Position": ("Tempo", "Program"),
     "Tempo": ("Program",),
     "Pitch": ("Velocity",),
