@@ -25,13 +25,18 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from music21 import bar as m21bar
+    from music21 import stream
 
 COLLECTIONS = ("ryansMammoth", "oneills1850")
 # bump when a change here changes what parse_tune returns, so old caches are rebuilt
 PARSER_VERSION = 1
 MIN_NOTES = 16
 MIN_BARS = 8
+MAX_FAULTY_BARS = 1
 
 _LICENCE = {
     "ryansMammoth": "public domain (published 1883); no restriction in the transcription header",
@@ -67,6 +72,7 @@ _RESTRICTIONS = (
     ("licence", re.compile(r"licen[cs]e|creative\s+commons|\bcc[-\s]?by", re.IGNORECASE)),
     ("permission", re.compile(r"(?:by|with)\s+(?:kind\s+)?permission", re.IGNORECASE)),
 )
+_QUOTED_RE = re.compile(r'"[^"\n]*"')
 _BODY_METER_RE = re.compile(r"^M:(.*)$|\[M:([^\]]*)\]", re.MULTILINE)
 _EPS = 1e-6
 
@@ -105,7 +111,10 @@ def corpus_dir(collection: str) -> Path:
 def iter_tune_texts(collections: Iterable[str] = COLLECTIONS) -> Iterator[tuple[str, str, str]]:
     """Yield (collection, source, abc_text) for every tune, one tune per text."""
     for collection in collections:
-        for path in sorted(corpus_dir(collection).glob("*.abc")):
+        folder = corpus_dir(collection)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no tune book {collection!r} in music21's corpus ({folder})")
+        for path in sorted(folder.glob("*.abc")):
             yield from _split_tunes(collection, path.name, path.read_text(encoding="utf-8", errors="replace"))
 
 
@@ -133,15 +142,19 @@ def check_licence(abc_text: str) -> str | None:
 
 
 def _header_fields(abc_text: str) -> dict[str, str]:
-    """First value of each field up to and including K:, which ends an ABC tune header."""
-    fields: dict[str, str] = {}
+    """First value of each field in the tune header (X: to K:), over the file header's defaults."""
+    file_fields: dict[str, str] = {}
+    tune_fields: dict[str, str] | None = None
     for line in abc_text.splitlines():
         match = _FIELD_RE.match(line.split("%", 1)[0])
-        if match:
-            fields.setdefault(match[1], match[2])
-            if match[1] == "K" and "X" in fields:
-                break
-    return fields
+        if match is None:
+            continue
+        if match[1] == "X":
+            tune_fields = {}
+        (file_fields if tune_fields is None else tune_fields).setdefault(match[1], match[2])
+        if match[1] == "K" and tune_fields is not None:
+            break
+    return file_fields | (tune_fields or {})
 
 
 def parse_key(field: str) -> tuple[int, str] | None:
@@ -150,8 +163,7 @@ def parse_key(field: str) -> tuple[int, str] | None:
     if match is None:
         return None
     letter, accidental, word = match.groups()
-    word = word.lower()
-    mode = _MODES.get(word[:3]) or ("natural_minor" if word.startswith("m") and len(word) < 3 else None)
+    mode = _MODES.get(word.lower()[:3])
     if mode is None:
         return None
     tonic = (_PITCH_CLASS[letter] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
@@ -176,7 +188,7 @@ def _parse_tune(collection: str, source: str, abc_text: str) -> Melody | Rejecte
         return Rejected(source, f"meter {meter or 'missing'} is not binary")
     beats_per_bar = _BINARY_METERS[meter]
     for change in _body_meters(abc_text):
-        if _meter_beats(change) != beats_per_bar:
+        if _BINARY_METERS.get(change.replace(" ", "")) != beats_per_bar:
             return Rejected(source, f"meter changes to {change}")
     key = parse_key(fields.get("K", ""))
     if key is None:
@@ -186,16 +198,17 @@ def _parse_tune(collection: str, source: str, abc_text: str) -> Melody | Rejecte
 
     # music21 reads undeclared ABC as version 1.3, where an accidental holds for one note only;
     # the printed books (and abc 2.1) let it hold to the end of the bar
-    part = converter.parse("%abc-2.1\n" + abc_text, format="abc").parts[0]
+    part = converter.parse("%abc-2.1\n" + _clean_body(abc_text), format="abc").parts[0]
     bars = _bars(part, beats_per_bar)
     if not bars:
         return Rejected(source, "no bar lines")
     overlong = next((i for i, bar in enumerate(bars) if bar.length > beats_per_bar + _EPS), None)
     if overlong is not None:
-        return Rejected(source, f"bar {overlong} lasts {bars[overlong].length:g} beats in {meter}")
-    events, lost = _place(bars, _play_order(part), beats_per_bar)
-    if lost:
-        return Rejected(source, f"bar lengths do not add up ({lost} notes overwritten)")
+        return Rejected(source, f"bar {overlong + 1} lasts {bars[overlong].length:g} beats in {meter}")
+    events, faulty = _place(bars, _play_order(part), beats_per_bar)
+    # one mistyped bar is cut at its bar line; more means the transcription's rhythm is unreliable
+    if len(faulty) > MAX_FAULTY_BARS:
+        return Rejected(source, f"bar lengths do not add up (bars {', '.join(str(i + 1) for i in sorted(faulty))})")
     notes = _merge_ties(events)
     if len(notes) < MIN_NOTES:
         return Rejected(source, f"too short ({len(notes)} notes)")
@@ -211,12 +224,22 @@ def _parse_tune(collection: str, source: str, abc_text: str) -> Melody | Rejecte
         beats_per_bar=beats_per_bar,
         pickup_beats=max(0.0, -notes[0][0]),
         notes=tuple(notes),
-        licence=_LICENCE.get(collection, "public domain; no restriction in the transcription header"),
+        licence=_LICENCE.get(collection, "no restriction in the transcription header; publication date unknown"),
     )
 
 
-def _meter_beats(meter: str) -> int | None:
-    return _BINARY_METERS.get(meter.replace(" ", ""))
+def _clean_body(abc_text: str) -> str:
+    """Drop what music21 mistakes for music in the note lines.
+
+    Quoted chord symbols and annotations carry nothing a melody keeps, and music21 silently drops
+    a note annotated ">" (an accent); the "H" (fermata) decoration makes it lose the next note.
+    """
+    lines = abc_text.split("\n")
+    body_start = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), len(lines))
+    for i in range(body_start, len(lines)):
+        if not (lines[i].startswith("%") or _FIELD_RE.match(lines[i])):
+            lines[i] = _QUOTED_RE.sub("", lines[i]).replace("H", "")
+    return "\n".join(lines)
 
 
 def _body_meters(abc_text: str) -> list[str]:
@@ -236,7 +259,7 @@ class _Bar:
     closes_section: bool  # ends with a double, final or repeat bar line
 
 
-def _bars(part: Any, beats_per_bar: int) -> list[_Bar]:
+def _bars(part: stream.Part, beats_per_bar: int) -> list[_Bar]:
     from music21 import harmony, stream
 
     bars = []
@@ -268,11 +291,11 @@ def _bars(part: Any, beats_per_bar: int) -> list[_Bar]:
     return bars
 
 
-def _is_section_line(barline: Any) -> bool:
+def _is_section_line(barline: m21bar.Barline | None) -> bool:
     return barline is not None and barline.type != "regular"
 
 
-def _play_order(part: Any) -> list[int]:
+def _play_order(part: stream.Part) -> list[int]:
     """Indices of the written measures in playing order, repeats and endings expanded.
 
     music21 expands a skeleton (one rest per measure, same bar lines and endings) instead of the
@@ -301,17 +324,19 @@ def _play_order(part: Any) -> list[int]:
         return list(range(len(measures)))  # malformed repeat marks: play as written
 
 
-def _place(bars: list[_Bar], order: list[int], beats_per_bar: int) -> tuple[list[tuple[float, float, int, bool]], int]:
-    """Lay the played bars on a grid of bar lines; return the notes and how many were lost to bad bar lengths.
+def _place(
+    bars: list[_Bar], order: list[int], beats_per_bar: int
+) -> tuple[list[tuple[float, float, int, bool]], set[int]]:
+    """Lay the played bars on a grid of bar lines; return the notes and the written bars that lost notes.
 
     Written bar lines are the truth: a full bar starts on a bar line, a short bar before a full
     one is a pickup that ends on the next bar line, any other short bar follows straight on. A
     later bar wins where two overlap. A pickup after a section's full closing bar (a repeated
     anacrusis, or one printed after a complete last bar) replaces that bar's end, as players do;
-    anywhere else an overlap means the bar lengths are wrong, and the notes it drops are counted.
+    anywhere else an overlap means the bar lengths are wrong, and the bar that drops notes is faulty.
     """
     events: list[tuple[float, float, int, bool]] = []
-    lost = 0
+    faulty: set[int] = set()
     cursor = 0.0  # where the last bar ended, in beats from the downbeat of bar 1
     after_section = False
 
@@ -327,7 +352,8 @@ def _place(bars: list[_Bar], order: list[int], beats_per_bar: int) -> tuple[list
             )
             if carried:
                 events[-1] = (*events[-1][:3], False)
-            lost += len(bar.notes) - carried
+            if len(bar.notes) > carried:
+                faulty.add(index)
             continue
         following = bars[order[position + 1]] if position + 1 < len(order) else None
         is_pickup = False
@@ -340,14 +366,15 @@ def _place(bars: list[_Bar], order: list[int], beats_per_bar: int) -> tuple[list
             start = cursor
         while events and events[-1][0] > start - _EPS:
             events.pop()
-            lost += not (is_pickup and (after_section or bar.opens_section))
+            if not (is_pickup and (after_section or bar.opens_section)):
+                faulty.add(index)
         if events and events[-1][0] + events[-1][1] > start + _EPS:
             onset, _, pitch, _ = events[-1]
             events[-1] = (onset, start - onset, pitch, False)
         events.extend((start + offset, duration, pitch, tied) for offset, duration, pitch, tied in bar.notes)
         cursor = start + bar.length
         after_section = bar.closes_section
-    return events, lost
+    return events, faulty
 
 
 def _merge_ties(events: list[tuple[float, float, int, bool]]) -> list[tuple[float, float, int]]:
@@ -364,6 +391,12 @@ def _merge_ties(events: list[tuple[float, float, int, bool]]) -> list[tuple[floa
         notes.append((onset, duration, pitch))
         tie_open = tied
     return notes
+
+
+def _import_music21() -> None:
+    # before the first timed parse: a slow import must not time a tune out, and an import cut
+    # short by the alarm would leave a half-initialised music21 behind for every later tune
+    import music21  # noqa: F401
 
 
 def _parse_with_timeout(task: tuple[str, str, str, float]) -> Melody | Rejected:
@@ -422,6 +455,7 @@ def _write_cache(path: Path, header: dict[str, Any], results: list[Melody | Reje
     # write beside the target and rename, so a reader never sees half a cache
     fd, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
+        Path(tmp_name).chmod(0o644)  # mkstemp makes it private; the cache is shared build output
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(json.dumps(header) + "\n")
             for result in results:
@@ -453,9 +487,10 @@ def load_melodies(
         # spawn, not fork: the caller may hold threads (torch) that a forked child would inherit locked;
         # an executor, not a Pool: a worker that dies raises BrokenProcessPool instead of hanging the build
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_import_music21) as pool:
             results = list(pool.map(_parse_with_timeout, tasks, chunksize=4))
     else:
+        _import_music21()
         results = [_parse_with_timeout(task) for task in tasks]
     if cache_path is not None:
         _write_cache(cache_path, header, results)
