@@ -4,8 +4,6 @@ import time
 
 import pytest
 
-pytest.importorskip("music21")
-
 from lofi.corpus import melodies
 from lofi.corpus.melodies import (
     Melody,

@@ -8,8 +8,8 @@ import pytest
 @pytest.fixture(scope="session")
 def mma_rejects(tmp_path_factory) -> Callable[[Iterable[str]], set[str]]:
     """Ask the real MMA program which chord symbols it cannot read (one call for the whole list)."""
-    if shutil.which("mma") is None:
-        pytest.skip("MMA is not installed (apt install mma)")
+    # never skipped: a missing MMA must fail the suite loudly
+    assert shutil.which("mma"), "MMA is not installed: run `make setup` (Debian package mma)"
     workdir = tmp_path_factory.mktemp("mma")
 
     def rejects(symbols: Iterable[str]) -> set[str]:
