@@ -79,3 +79,21 @@ def test_continue_from_a_file(tiny_checkpoint, tmp_path):
     composition = Composer(tiny_checkpoint).compose(request)
     assert composition.metadata["request"]["continue_from"] == str(source)
     assert composition.score.end() == request.total_bars * 4 * composition.score.tpq
+
+
+def test_the_band_is_drums_and_at_most_four_pitched_parts(composed):
+    pitched = {t.program for t in composed.score.tracks if not t.is_drum and len(t.notes)}
+    assert 2 <= len(pitched) <= 4
+
+
+def test_ensemble_keeps_the_busiest_parts_and_a_bass():
+    from symusic import Note, Score, Track
+
+    from lofi.compose.composer import ensemble
+
+    score = Score(480)
+    for program, count in ((0, 50), (4, 40), (26, 30), (73, 20), (89, 10), (33, 5)):
+        track = Track(program=program)
+        track.notes.extend(Note(i * 10, 10, 60, 80) for i in range(count))
+        score.tracks.append(track)
+    assert ensemble(score) == {-1, 0, 4, 26, 33}  # the bass replaces the fourth busiest part

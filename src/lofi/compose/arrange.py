@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
@@ -16,12 +17,17 @@ BAR = 4 * TPQ
 Part = tuple[int, bool]  # (program, is_drum)
 
 
-def bars_of(score: Score) -> list[dict[Part, list[Note]]]:
-    """Notes of a decoded section, bar by bar, with times relative to their bar at TPQ."""
+def bars_of(score: Score, keep: Collection[int] | None = None) -> list[dict[Part, list[Note]]]:
+    """Notes of a decoded section, bar by bar, with times relative to their bar at TPQ.
+
+    ``keep`` limits the parts to those programs (DRUMS for the kit).
+    """
     scale = TPQ / score.tpq
     bars: list[dict[Part, list[Note]]] = []
     for track in score.tracks:
         part = (DRUMS if track.is_drum else track.program, track.is_drum)
+        if keep is not None and part[0] not in keep:
+            continue
         for note in track.notes:
             start = round(note.time * scale)
             index = start // BAR

@@ -12,7 +12,7 @@ from symusic import Score
 from lofi.compose import arrange, form
 from lofi.compose.prompt import prompt_tokens
 from lofi.compose.request import ComposeRequest
-from lofi.instruments import DRUMS
+from lofi.instruments import BASS_PROGRAMS, DRUMS
 from lofi.model.checkpoint import Checkpoint
 from lofi.model.constraints import Grammar
 from lofi.model.decode import continue_bars
@@ -22,6 +22,7 @@ from lofi.theory import detect_chords
 from lofi.tokens.tokenizer import LofiTokenizer
 
 MAX_TRIES = 4  # a section without drums and two pitched parts is generated again, best of this many
+MAX_PITCHED_PARTS = 4  # a lo-fi band: drums and at most this many pitched parts, set by section A
 
 
 @dataclass
@@ -39,6 +40,17 @@ def _split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
             bars.append([])
         bars[-1].append(t)
     return bars
+
+
+def ensemble(score: Score, size: int = MAX_PITCHED_PARTS) -> frozenset[int]:
+    """Drums and the busiest pitched parts of a section (a bass always among them when there is one)."""
+    counts = {t.program: len(t.notes) for t in score.tracks if not t.is_drum and len(t.notes)}
+    ranked = sorted(counts, key=lambda p: (-counts[p], p))
+    chosen = ranked[:size]
+    basses = [p for p in ranked if p in BASS_PROGRAMS]
+    if basses and not BASS_PROGRAMS & set(chosen):
+        chosen = [*chosen[: size - 1], basses[0]]
+    return frozenset({DRUMS, *chosen})
 
 
 def _parts_in(score: Score) -> tuple[bool, int]:
@@ -93,13 +105,17 @@ class Composer:
 
         body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
         a_tokens, tries["A"] = self._section(body, length, grammar, sampling, generator)
+        # the band A chose plays the rest of the track
+        band = ensemble(self.tok.decode(prefix + a_tokens))
+        grammar = Grammar(self.tok, key if request.strict_key else None, bpm, programs=band)
         b_tokens, tries["B"] = self._section(body + a_tokens, length, grammar, sampling, generator)
         a_bars = _split_bars(a_tokens, self.tok.bar_id)
         kept = [t for bar in a_bars[:half] for t in bar]
         varied, tries["A'"] = self._section(prefix + kept, length - half, grammar, sampling, generator)
         token_materials = {"A": a_tokens, "B": b_tokens, "A'": kept + varied}
         materials = {
-            name: arrange.bars_of(self.tok.decode(prefix + tokens)) for name, tokens in token_materials.items()
+            name: arrange.bars_of(self.tok.decode(prefix + tokens), keep=band)
+            for name, tokens in token_materials.items()
         }
         score = arrange.arrange(slots, materials, key, bpm)
         seconds = score.tpq and float(score.to("second").end())
