@@ -97,3 +97,20 @@ def test_ensemble_keeps_the_busiest_parts_and_a_bass():
         track.notes.extend(Note(i * 10, 10, 60, 80) for i in range(count))
         score.tracks.append(track)
     assert ensemble(score) == {-1, 0, 4, 26, 33}  # the bass replaces the fourth busiest part
+
+
+def test_section_quality_wants_drums_and_filled_bars():
+    from lofi.compose.composer import section_quality
+
+    full, full_score = section_quality(make_score(bars=8), 8)
+    assert full
+    no_drums, no_drums_score = section_quality(make_score(bars=8, drums=False), 8)
+    assert not no_drums and no_drums_score < full_score
+    sparse = make_score(bars=8)
+    for track in sparse.tracks:
+        if not track.is_drum:
+            kept = [n for n in track.notes if n.time < 2 * 4 * 480]  # only the first two bars play
+            track.notes.clear()
+            track.notes.extend(kept)
+    thin, thin_score = section_quality(sparse, 8)
+    assert not thin and thin_score < full_score

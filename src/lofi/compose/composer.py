@@ -21,7 +21,7 @@ from lofi.model.sampling import SamplingConfig
 from lofi.theory import detect_chords
 from lofi.tokens.tokenizer import LofiTokenizer
 
-MAX_TRIES = 4  # a section without drums and two pitched parts is generated again, best of this many
+MAX_TRIES = 4  # a section that is not full is generated again, best of this many
 MAX_PITCHED_PARTS = 4  # a lo-fi band: drums and at most this many pitched parts, set by section A
 
 
@@ -53,10 +53,35 @@ def ensemble(score: Score, size: int = MAX_PITCHED_PARTS) -> frozenset[int]:
     return frozenset({DRUMS, *chosen})
 
 
-def _parts_in(score: Score) -> tuple[bool, int]:
-    has_drums = any(t.is_drum and len(t.notes) for t in score.tracks)
-    pitched = sum(1 for t in score.tracks if not t.is_drum and len(t.notes))
-    return has_drums, pitched
+MIN_NOTES_PER_BAR = 4  # a bar with fewer pitched notes reads as a gap in a lo-fi loop
+FULL_SHARE = 0.75  # share of bars that must have drums and be filled for a section to pass
+
+
+def section_quality(score: Score, bars: int) -> tuple[bool, float]:
+    """Whether a section is full enough to keep, and a score to pick the best of several tries.
+
+    Full: drums in most bars, most bars filled with pitched notes, at least two pitched parts.
+    """
+    bar_ticks = 4 * score.tpq
+    drum_bars: set[int] = set()
+    pitched_per_bar = [0] * bars
+    parts = 0
+    for track in score.tracks:
+        if not len(track.notes):
+            continue
+        parts += not track.is_drum
+        for note in track.notes:
+            index = note.time // bar_ticks
+            if index >= bars:
+                continue
+            if track.is_drum:
+                drum_bars.add(index)
+            else:
+                pitched_per_bar[index] += 1
+    drums = len(drum_bars) / bars
+    filled = sum(n >= MIN_NOTES_PER_BAR for n in pitched_per_bar) / bars
+    full = drums >= FULL_SHARE and filled >= FULL_SHARE and parts >= 2
+    return full, drums + filled + min(parts, 3) / 3
 
 
 class Composer:
@@ -73,16 +98,15 @@ class Composer:
         sampling: SamplingConfig,
         generator: torch.Generator,
     ) -> tuple[list[int], int]:
-        """Tokens of ``bars`` bars; retried until it has drums and two pitched parts (best of MAX_TRIES)."""
-        best, best_score = [], (-1, -1)
+        """Tokens of ``bars`` bars, generated again until full (see section_quality), best of MAX_TRIES."""
+        best, best_score = [], -1.0
         for attempt in range(1, MAX_TRIES + 1):
             tokens = continue_bars(self.checkpoint.model, prompt, bars, grammar, sampling, generator)
-            has_drums, pitched = _parts_in(self.tok.decode(prompt[:4] + tokens))
-            score = (int(has_drums), min(pitched, 2))
+            full, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
+            if full:
+                return tokens, attempt
             if score > best_score:
                 best, best_score = tokens, score
-            if has_drums and pitched >= 2:
-                return tokens, attempt
         return best, MAX_TRIES
 
     def compose(self, request: ComposeRequest) -> Composition:
