@@ -88,7 +88,13 @@ def train(
             f"({data.token_count('val'):,} validation) into {run_dir}"
         )
         result = run_training(
-            model_config(size, tok.vocab_size, dropout=dropout), data, run_dir, recipe, tok.to_dict(), card=card, resume=resume
+            model_config(size, tok.vocab_size, dropout=dropout),
+            data,
+            run_dir,
+            recipe,
+            tok.to_dict(),
+            card=card,
+            resume=resume,
         )
         if export is not None:
             if export.exists():
