@@ -128,3 +128,32 @@ def test_resume_refuses_a_different_model(data, tiny: ModelConfig, tokenizer: di
     wider = ModelConfig.from_dict({**tiny.to_dict(), "n_embd": 128})
     with pytest.raises(ValueError, match="holds a model shaped"):
         train(wider, data, out_dir, recipe, tokenizer, resume=True, progress=False)
+
+
+def test_a_new_run_can_start_from_trained_weights(data, tiny: ModelConfig, tokenizer: dict, tmp_path: Path) -> None:
+    first = train(
+        tiny, data, tmp_path / "first", TrainConfig(max_steps=60, eval_every=30, **FAST), tokenizer, progress=False
+    )
+    second_dir = tmp_path / "second"
+    train(
+        tiny,
+        data,
+        second_dir,
+        TrainConfig(max_steps=1, eval_every=30, **FAST),
+        tokenizer,
+        progress=False,
+        init_from=first.best_path,
+    )
+    # its step-0 validation is the trained model's, not an untrained one's
+    assert read_metrics(second_dir)[0]["val_loss"] == pytest.approx(first.best_val_loss, rel=1e-5)
+    wider = ModelConfig(**{**tiny.to_dict(), "n_embd": 128})
+    with pytest.raises(ValueError, match="shaped"):
+        train(
+            wider,
+            data,
+            tmp_path / "third",
+            TrainConfig(max_steps=1, **FAST),
+            tokenizer,
+            progress=False,
+            init_from=first.best_path,
+        )

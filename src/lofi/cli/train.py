@@ -35,6 +35,10 @@ def train(
     dropout: Annotated[float, typer.Option(help="Dropout; 0 suits runs shorter than an epoch.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and batch order.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in OUT from its last checkpoint.")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start a new run from this checkpoint's weights (fresh optimizer and schedule)."),
+    ] = None,
     export: Annotated[
         Path | None, typer.Option(help="Copy the best checkpoint here when done (e.g. the bundled default).")
     ] = None,
@@ -95,6 +99,7 @@ def train(
             tok.to_dict(),
             card=card,
             resume=resume,
+            init_from=init_from,
         )
         if export is not None:
             if export.exists():

@@ -154,6 +154,7 @@ def train(
     card: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    init_from: Path | None = None,
 ) -> TrainResult:
     # Imported here: tensorboard is part of the `train` extra, not of lofi's core.
     from torch.utils.tensorboard import SummaryWriter
@@ -182,6 +183,11 @@ def train(
         raise FileExistsError(f"{out_dir} already holds a run: resume it or choose another folder")
     else:
         model = build_model(model_config).to(device)
+        if init_from is not None:  # a new run (fresh optimizer and schedule) from trained weights
+            start_from = load_checkpoint(init_from, device=str(device))
+            if start_from.config != model_config:
+                raise ValueError(f"{init_from} holds a model shaped {start_from.config}, not {model_config}")
+            model.load_state_dict(start_from.model.state_dict())
     model.train()
     optimizer = make_optimizer(model, recipe, device)
     run = _restore(last_dir / TRAIN_STATE, optimizer, generator, device) if resume else RunState()
