@@ -114,3 +114,10 @@ def test_section_quality_wants_drums_and_filled_bars():
             track.notes.extend(kept)
     thin, thin_score = section_quality(sparse, 8)
     assert not thin and thin_score < full_score
+
+
+def test_the_fingerprint_names_request_seed_and_model(tiny_checkpoint, composed):
+    again = Composer(tiny_checkpoint).compose(ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=7))
+    assert again.metadata["fingerprint"] == composed.metadata["fingerprint"]
+    other = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=8)
+    assert other.fingerprint(composed.metadata["model_id"]) != composed.metadata["fingerprint"]

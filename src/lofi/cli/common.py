@@ -37,5 +37,5 @@ def progress_bar(description: str) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=False,
-        disable=not sys.stdout.isatty() and not state.get("force_progress", False),
+        disable=not sys.stdout.isatty(),
     )

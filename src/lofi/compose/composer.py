@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from symusic import Score
@@ -142,10 +142,9 @@ class Composer:
             for name, tokens in token_materials.items()
         }
         score = arrange.arrange(slots, materials, key, bpm)
-        seconds = score.tpq and float(score.to("second").end())
+        seconds = float(score.to("second").end())
         chords = [c.symbol if c else None for c in detect_chords(score, per="bar")]
         model_id = self.checkpoint.model_id
-        fingerprint = request.fingerprint(model_id) if request.seed is not None else None
         track_id = f"{request.mood}-{key.token.lower().replace('_', '-')}-{bpm}bpm-{seed}"
         metadata = {
             "track_id": track_id,
@@ -162,7 +161,8 @@ class Composer:
             "programs": sorted({DRUMS if t.is_drum else t.program for t in score.tracks}),
             "generated_tokens": sum(len(t) for t in (a_tokens, b_tokens, varied)),
             "section_tries": tries,
-            "fingerprint": fingerprint,
+            # the seed actually used, so a track composed with a random seed can be found again
+            "fingerprint": replace(request, seed=seed).fingerprint(model_id),
             "timings_s": {"compose": round(time.perf_counter() - started, 3)},
         }
         return Composition(score, track_id, seed, metadata)

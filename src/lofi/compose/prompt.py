@@ -23,8 +23,7 @@ def _load(path: Path) -> Score:
 def describe_file(path: Path) -> tuple[Key, int]:
     """The key detected from the notes and the first tempo, clamped to what the model knows."""
     score = _load(path)
-    found = detect_key(score).key
-    key = Key(found.tonic, "major" if found.quality == "major" else "natural_minor")
+    key = detect_key(score).key  # major or natural minor: what the condition tokens know
     bpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
     return key, round(min(max(bpm, TEMPO_RANGE[0]), TEMPO_RANGE[1]))
 

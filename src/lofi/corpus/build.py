@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from lofi.corpus.moods import mood_for
 from lofi.corpus.pool import run_each
 from lofi.corpus.quality import Checked, Rejected, check_file
 from lofi.corpus.sources import Plan, add_lead, melody_plans, mma_plans, openmsx_plans
+from lofi.files import atomic_write
 from lofi.theory import Key, detect_key
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -52,14 +52,7 @@ def manifest_path(corpus_dir: Path) -> Path:
 
 
 def _write_score(score: Score, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".mid.tmp", delete=False) as fh:
-        tmp = Path(fh.name)
-    try:
-        score.dump_midi(str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: score.dump_midi(str(tmp)))
 
 
 def _accepted_entry(
@@ -93,11 +86,6 @@ def _accepted_entry(
     )
 
 
-def _detected_key(checked: Checked) -> Key:
-    found = detect_key(checked.score).key
-    return Key(found.tonic, "major" if found.quality == "major" else "natural_minor")
-
-
 def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
     """Make (or reuse) the plan's file and check it; raise Rejected with the reason when it fails."""
     path = corpus_dir / "midi" / plan.source / f"{plan.name}.mid"
@@ -105,7 +93,7 @@ def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
         checked = check_file(plan.file)
         if not path.exists():
             _write_score(checked.score, path)  # normalized: programs folded, fast tempos halved
-        key = _detected_key(checked)
+        key = detect_key(checked.score).key
     else:
         if not path.exists():
             try:
@@ -189,7 +177,7 @@ def check_user_file(path: Path, corpus_dir: Path) -> Entry:
     target = corpus_dir / "midi" / "user" / f"{sha[:12]}_{path.stem}.mid"
     _write_score(checked.score, target)
     return _accepted_entry(
-        target, corpus_dir, checked, _detected_key(checked), "user", "other", "the user's own file", str(path)
+        target, corpus_dir, checked, detect_key(checked.score).key, "user", "other", "the user's own file", str(path)
     )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from lofi.files import atomic_write
 
 
 @dataclass
@@ -46,12 +46,8 @@ def sha256_of(path: Path) -> str:
 
 
 def write_manifest(path: Path, entries: Iterable[Entry]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".jsonl.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for entry in entries:
-            fh.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
-    Path(tmp).replace(path)
+    text = "".join(json.dumps(asdict(entry), sort_keys=True) + "\n" for entry in entries)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_manifest(path: Path) -> list[Entry]:

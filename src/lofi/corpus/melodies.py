@@ -8,7 +8,6 @@ groove) is the corpus builder's business.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import importlib.util
@@ -16,16 +15,16 @@ import itertools
 import json
 import math
 import multiprocessing
-import os
 import re
 import signal
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lofi.files import atomic_write
 
 if TYPE_CHECKING:
     from music21 import bar as m21bar
@@ -451,21 +450,12 @@ def _read_cache(path: Path, header: dict[str, Any]) -> tuple[list[Melody], list[
 
 
 def _write_cache(path: Path, header: dict[str, Any], results: list[Melody | Rejected]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # write beside the target and rename, so a reader never sees half a cache
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        Path(tmp_name).chmod(0o644)  # mkstemp makes it private; the cache is shared build output
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(header) + "\n")
-            for result in results:
-                kind = "melody" if isinstance(result, Melody) else "rejected"
-                out.write(json.dumps({kind: dataclasses.asdict(result)}) + "\n")
-        Path(tmp_name).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp_name).unlink()
-        raise
+    lines = [json.dumps(header)]
+    for result in results:
+        kind = "melody" if isinstance(result, Melody) else "rejected"
+        lines.append(json.dumps({kind: dataclasses.asdict(result)}))
+    text = "\n".join(lines) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def load_melodies(

@@ -69,7 +69,6 @@ class Grammar:
         # after the condition prefix (its last token is a Tempo) the body opens with a bar
         self.start_mask = torch.zeros(vocab_size, dtype=torch.bool)
         self.start_mask[tokenizer.bar_id] = True
-        self.pitch_ids = frozenset(allowed_pitch)
 
     def allowed_after(self, previous: int, at_start: bool = False) -> torch.Tensor:
         return self.start_mask if at_start else self.masks[previous]

@@ -6,13 +6,13 @@ A split is stored as one ``.npz``: ``tokens`` (all pieces' ids end to end, uint1
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from lofi.files import atomic_write
 
 PREFIX_LEN = 4  # BOS Mood Key Tempo
 IGNORE = -100
@@ -23,15 +23,12 @@ def save_split(path: Path, sequences: Sequence[Sequence[int]]) -> None:
     offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(s) for s in sequences])
     tokens = np.fromiter((t for s in sequences for t in s), dtype=np.uint16, count=int(offsets[-1]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with Path(tmp).open("wb") as fh:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: np.savez would add ".npz" to a bare name
             np.savez(fh, tokens=tokens, offsets=offsets)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    atomic_write(path, write)
 
 
 def load_split(path: Path) -> list[np.ndarray]:
