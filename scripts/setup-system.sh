@@ -7,6 +7,9 @@ PACKAGES=(
   mma              # renders human-written jazz, bossa, ballad and soul grooves: the corpus accompaniment
   openttd-openmsx  # GPL-2 game music in MIDI: part of the default corpus
   python3-venv
+  libfluidsynth3      # the synthesizer pyfluidsynth drives
+  fluid-soundfont-gm  # the General MIDI SoundFont every part is rendered with
+  ffmpeg              # video encoding
 )
 
 missing=()

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     mma_bin: str = Field(default="mma", description="The MMA executable that renders grooves.")
     openmsx_dir: Path = Field(default=Path("/usr/share/games/openttd/baseset/openmsx"))
     corpus_file_timeout_s: float = Field(default=20.0, description="Per-file limit of the quality filter.")
+    soundfont: Path = Field(
+        default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), description="General MIDI SoundFont (fluid-soundfont-gm)."
+    )
+    sample_rate: int = Field(default=44100, description="Sample rate of stems and masters, Hz.")
+    preset: str = Field(default="dusty", description="Effects preset used when none is asked for.")
+    lufs: float = Field(default=-14.0, description="Integrated loudness target of the master, LUFS.")
+    true_peak_db: float = Field(default=-1.0, description="True-peak ceiling of the master, dBTP.")
     torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
 
     @property
