@@ -33,8 +33,12 @@ venv: $(BIN)/lofi
 lint: venv
 	$(BIN)/ruff check .
 
-bench: venv
-	@echo "no benchmarks yet"
+# each bench/*.py replaces its own section of docs/BENCHMARKS.md
+bench: setup venv
+	@set -e; for script in bench/[a-z]*.py; do \
+		[[ $$script == bench/common.py ]] && continue; \
+		echo "== $$script"; $(BIN)/python $$script; \
+	done
 
 corpus: setup venv
 	$(BIN)/lofi corpus build
