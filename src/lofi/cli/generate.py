@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from lofi.cli.common import console, user_errors
+from lofi.cli.render import audio_rows
 from lofi.moods import MOODS
 from lofi.settings import get_settings
 
@@ -45,10 +46,20 @@ def generate(
     out: Annotated[
         Path | None, typer.Option(help="Folder that receives <track_id>/ (default: LOFI_HOME/tracks).")
     ] = None,
+    audio: Annotated[
+        bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
+    ] = True,
+    preset: Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")] = None,
+    lufs: Annotated[
+        float | None, typer.Option(help="Integrated loudness of the master, LUFS (default -14; -16 for podcasts).")
+    ] = None,
+    true_peak: Annotated[float | None, typer.Option(help="True-peak ceiling of the master, dBTP (default -1).")] = None,
 ) -> None:
-    """Compose a new track: MIDI and metadata in OUT/<track_id>/."""
+    """Compose a new track: MIDI, mastered audio, stems, pictures and metadata in OUT/<track_id>/."""
     with user_errors():
-        from lofi.compose import Composer, ComposeRequest, write_track
+        from lofi.cli.render import track_options
+        from lofi.compose import ComposeRequest
+        from lofi.jobs.pipeline import read_metadata, run_track
         from lofi.model import load_checkpoint
         from lofi.model.runtime import DECODE_THREADS
 
@@ -76,12 +87,19 @@ def generate(
             raise FileNotFoundError(
                 f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
             )
-        with console.status("composing..."):
+        options = track_options(audio, preset, lufs, true_peak)
+        with console.status("composing...") as status:
             checkpoint = load_checkpoint(checkpoint_dir)
-            composition = Composer(checkpoint, settings.torch_threads or DECODE_THREADS).compose(request)
-            folder = write_track(composition, out or settings.tracks_dir)
-    meta = composition.metadata
-    table = Table(title=f"[bold]{composition.track_id}", show_header=False, box=None)
+            folder = run_track(
+                checkpoint,
+                request,
+                out or settings.tracks_dir,
+                options,
+                progress=lambda fraction, message: status.update(f"{message}..."),
+                threads=settings.torch_threads or DECODE_THREADS,
+            )
+    meta = read_metadata(folder)
+    table = Table(title=f"[bold]{meta['track_id']}", show_header=False, box=None)
     for label, value in (
         ("key", meta["key"]),
         ("tempo", f"{meta['bpm']} BPM"),
@@ -94,7 +112,8 @@ def generate(
         ),
         ("seed", str(meta["seed"])),
         ("model", meta["model_id"]),
-        ("time", f"{meta['timings_s']['compose']:.1f} s"),
+        *audio_rows(meta),
+        ("time", " + ".join(f"{step} {meta['timings_s'][step]:.1f} s" for step in ("compose", "render"))),
         ("folder", str(folder)),
     ):
         table.add_row(f"[dim]{label}", value)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, generate, info, train
+from lofi.cli import corpus, evaluate, generate, info, render, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -23,7 +23,10 @@ def main(debug: Annotated[bool, typer.Option(help="Show full tracebacks on error
 
 
 app.command()(generate.generate)
+app.command()(render.render)
+app.command()(render.presets)
 app.command()(train.train)
+app.command("eval")(evaluate.evaluate)
 app.command()(info.version)
 app.command()(info.info)
 app.add_typer(corpus.app, name="corpus")

@@ -1,0 +1,86 @@
+"""`lofi eval`: compose a set of tracks and compare its musical metrics with the corpus's."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lofi.cli.common import console, progress_bar, user_errors
+from lofi.settings import get_settings
+
+
+def evaluate(
+    n: Annotated[int, typer.Option("--n", help="How many tracks to compose for the generated set.")] = 50,
+    model: Annotated[
+        Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")
+    ] = None,
+    minutes: Annotated[float, typer.Option(help="Length of each generated track in minutes (0.25-10).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the first track; track i uses seed + i.")] = 0,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Corpus folder with manifest.jsonl (default: LOFI_HOME/corpus).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Corpus split to compare against: val or train.")] = "val",
+    limit: Annotated[
+        int | None, typer.Option(help="Use at most this many reference files (default: the whole split).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.md and its plots (default: LOFI_HOME/eval/<model_id>).")
+    ] = None,
+) -> None:
+    """Compare the metrics of N generated tracks with the corpus's (Yang & Lerch overlapped areas)."""
+    with user_errors():
+        from lofi.analysis.evaluate import evaluate as compare_sets
+        from lofi.analysis.evaluate import generate_set, reference_metrics, write_report
+        from lofi.analysis.metrics import compute_metrics
+        from lofi.model import load_checkpoint
+
+        if n < 2:
+            raise ValueError(f"--n must be at least 2: distances need two generated tracks (got {n})")
+        if split not in ("train", "val"):
+            raise ValueError(f"--split must be train or val (got {split!r})")
+        settings = get_settings()
+        checkpoint_dir = model or settings.default_model
+        if not (checkpoint_dir / "lofi.json").exists():
+            raise FileNotFoundError(
+                f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
+            )
+        corpus_dir = corpus or settings.corpus_dir
+        with progress_bar("reference") as bar:
+            task = bar.add_task("reference", total=None)
+            reference = reference_metrics(
+                corpus_dir, split, limit, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        checkpoint = load_checkpoint(checkpoint_dir)
+        with progress_bar("composing") as bar:
+            task = bar.add_task("composing", total=n)
+            tracks = generate_set(
+                checkpoint,
+                n,
+                seed,
+                minutes,
+                progress=lambda done, _: bar.update(task, completed=done),
+                threads=settings.torch_threads,
+            )
+        generated = [compute_metrics(score, request.parsed_key) for request, score in tracks]
+        report = compare_sets(generated, reference, title=f"lofi evaluation: {checkpoint.model_id}")
+        folder = out or settings.home / "eval" / checkpoint.model_id
+        path = write_report(report, folder)
+
+    table = Table(title=f"[bold]{n} generated vs {len(reference)} {split} tracks", box=None)
+    table.add_column("metric")
+    table.add_column("generated", justify="right")
+    table.add_column("reference", justify="right")
+    table.add_column("overlap", justify="right")
+    for c in report.comparisons:
+        table.add_row(c.metric, _num(c.generated_mean), _num(c.reference_mean), _num(c.overlap))
+    table.add_row("[bold]mean", "", "", f"[bold]{_num(report.mean_overlap)}")
+    console.print(table)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else "n/a"

@@ -1,0 +1,89 @@
+"""One track, start to finish, as named steps that report progress through one callback.
+
+The CLI, the embedded worker and the Celery worker all call ``run_track``; none of them re-implements a
+step. Each step reads and writes the track folder, so metadata.json always says what has been done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lofi.compose import Composer, ComposeRequest, write_track
+from lofi.files import atomic_write
+from lofi.model.checkpoint import Checkpoint
+from lofi.render.track import RenderOptions, render_midi
+
+Progress = Callable[[float, str], None]  # fraction of the whole job done (0..1), and what is happening
+
+
+def no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    audio: bool = True  # render, colour and master; False stops after the MIDI
+    preset: str = "dusty"
+    lufs: float = -14.0
+    true_peak_db: float = -1.0
+    soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+    def render_options(self, mood: str, seed: int) -> RenderOptions:
+        return RenderOptions(
+            preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
+            soundfont=self.soundfont,
+        )  # fmt: skip
+
+
+def read_metadata(folder: Path) -> dict:
+    return json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+
+
+def write_metadata(folder: Path, metadata: dict) -> None:
+    text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
+    atomic_write(folder / "metadata.json", lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def compose_step(checkpoint: Checkpoint, request: ComposeRequest, out_dir: Path, threads: int) -> Path:
+    composition = Composer(checkpoint, threads).compose(request)
+    return write_track(composition, out_dir)
+
+
+def render_step(folder: Path, options: TrackOptions) -> None:
+    from symusic import Score
+
+    from lofi.analysis.images import pianoroll
+
+    metadata = read_metadata(folder)
+    pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.get("form"), metadata["track_id"])
+    if options.audio:
+        request = metadata["request"]
+        audio = render_midi(folder / "track.mid", folder, options.render_options(request["mood"], metadata["seed"]))
+        metadata["timings_s"].update({f"render.{k}": v for k, v in audio.pop("timings_s").items()})
+        metadata["audio"] = audio
+    write_metadata(folder, metadata)
+
+
+def run_track(
+    checkpoint: Checkpoint,
+    request: ComposeRequest,
+    out_dir: Path,
+    options: TrackOptions = TrackOptions(),
+    progress: Progress = no_progress,
+    threads: int = 1,
+) -> Path:
+    """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
+    progress(0.0, "composing")
+    folder = compose_step(checkpoint, request, out_dir, threads)
+    progress(0.6, "rendering" if options.audio else "drawing")
+    started = time.perf_counter()
+    render_step(folder, options)
+    metadata = read_metadata(folder)
+    metadata["timings_s"]["render"] = round(time.perf_counter() - started, 3)
+    write_metadata(folder, metadata)
+    progress(1.0, "done")
+    return folder

@@ -1,0 +1,63 @@
+"""Mastering: loudness to the target, true peaks under the ceiling, never a clipped sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import butter, sosfilt
+
+from lofi.render.master import loudness, master, true_peak_db
+
+RATE = 44100
+
+
+def music_like(seconds: float = 20.0, level: float = 0.05, seed: int = 0) -> np.ndarray:
+    """Band-limited noise with a few loud transients, stereo."""
+    rng = np.random.default_rng(seed)
+    x = sosfilt(butter(4, [60, 9000], btype="band", fs=RATE, output="sos"), rng.normal(0, level, (2, int(seconds * RATE))))
+    x[:, :: RATE // 2] += 0.8  # a click every half second: peaks far above the body
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("target", [-14.0, -16.0, -10.0])
+def test_master_meets_the_loudness_target_and_the_true_peak_ceiling(target):
+    out = master(music_like(), RATE, lufs=target, ceiling_db=-1.0)
+    assert abs(out.lufs - target) <= 0.5
+    assert abs(loudness(out.audio, RATE) - target) <= 0.5
+    assert out.true_peak_db <= -1.0 + 1e-6
+    assert true_peak_db(out.audio) <= -1.0 + 1e-6
+    assert np.abs(out.audio).max() < 1.0
+    assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all()
+
+
+def test_quiet_material_is_raised_and_the_limiter_reports_its_work():
+    out = master(music_like(level=0.005), RATE)
+    assert out.gain_db > 10
+    assert out.limited_db > 0
+
+
+def test_the_ceiling_is_configurable():
+    out = master(music_like(), RATE, lufs=-16.0, ceiling_db=-3.0)
+    assert out.true_peak_db <= -3.0 + 1e-6
+
+
+def test_true_peak_finds_peaks_between_samples():
+    # a sine at a quarter of the sample rate, sampled 45 degrees off its crests: samples at 0.707, peaks at 1
+    n = np.arange(RATE)
+    fade = np.minimum(1.0, np.minimum(n, n[::-1]) / 2000)  # no abrupt start or end to ring
+    x = (0.5 * fade * np.sin(np.pi / 2 * n + np.pi / 4)).astype(np.float32)[None].repeat(2, axis=0)
+    sample_peak_db = 20 * np.log10(np.abs(x).max())
+    assert true_peak_db(x) == pytest.approx(20 * np.log10(0.5), abs=0.2)
+    assert true_peak_db(x) > sample_peak_db + 2.5
+
+
+def test_a_sine_measures_its_known_loudness():
+    # BS.1770: a 997 Hz sine at 0 dBFS in one channel reads -3.01 LUFS
+    t = np.arange(RATE * 5) / RATE
+    x = np.stack([np.sin(2 * np.pi * 997 * t), np.zeros_like(t)]).astype(np.float32)
+    assert loudness(x, RATE) == pytest.approx(-3.01, abs=0.1)
+
+
+def test_silence_cannot_be_mastered():
+    with pytest.raises(ValueError, match="silent"):
+        master(np.zeros((2, RATE * 3), np.float32), RATE)
