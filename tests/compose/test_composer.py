@@ -102,10 +102,10 @@ def test_ensemble_keeps_the_busiest_parts_and_a_bass():
 def test_section_quality_wants_drums_and_filled_bars():
     from lofi.compose.composer import section_quality
 
-    full, full_score = section_quality(make_score(bars=8), 8)
-    assert full
+    problems, full_score = section_quality(make_score(bars=8), 8)
+    assert problems == []
     no_drums, no_drums_score = section_quality(make_score(bars=8, drums=False), 8)
-    assert not no_drums and no_drums_score < full_score
+    assert "drums" in no_drums and no_drums_score < full_score
     sparse = make_score(bars=8)
     for track in sparse.tracks:
         if not track.is_drum:
@@ -113,7 +113,33 @@ def test_section_quality_wants_drums_and_filled_bars():
             track.notes.clear()
             track.notes.extend(kept)
     thin, thin_score = section_quality(sparse, 8)
-    assert not thin and thin_score < full_score
+    assert "filled" in thin and thin_score < full_score
+
+
+def test_the_quality_gate_rejects_silent_beats_and_a_collapsed_range():
+    from lofi.compose.composer import section_quality
+
+    gappy = make_score(bars=8)
+    for track in gappy.tracks:  # every part rests in bars 3 and 4: eight empty beats of 32
+        kept = [n for n in track.notes if not 2 * 1920 <= n.time < 4 * 1920]
+        track.notes.clear()
+        track.notes.extend(kept)
+    assert "empty_beat_rate" in section_quality(gappy, 8)[0]
+    narrow = make_score(bars=8, chords=((60, 62, 64, 65),))  # one cluster over and over
+    assert "pitch_class_entropy" in section_quality(narrow, 8)[0]
+    del narrow.tracks[1]  # without the bass, five semitones from top to bottom
+    assert "pitch_range" in section_quality(narrow, 8)[0]
+
+
+def test_metadata_records_the_tries_and_what_the_gate_rejected(composed):
+    meta = composed.metadata
+    assert set(meta["section_tries"]) == set(meta["quality_gate"]) == {"A", "B", "A'"}
+    for name, tries in meta["section_tries"].items():
+        rejected = meta["quality_gate"][name]
+        assert 1 <= tries <= 4
+        # every try before the kept one was rejected for a named reason
+        assert len(rejected) in (tries - 1, tries)
+        assert all(reasons for reasons in rejected)
 
 
 def test_the_fingerprint_names_request_seed_and_model(tiny_checkpoint, composed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from symusic import Score
 
+from lofi.analysis.metrics import compute_metrics, outside
 from lofi.compose import arrange, form
 from lofi.compose.prompt import prompt_tokens
 from lofi.compose.request import ComposeRequest
@@ -53,14 +55,24 @@ def ensemble(score: Score, size: int = MAX_PITCHED_PARTS) -> frozenset[int]:
     return frozenset({DRUMS, *chosen})
 
 
+# The quality gate: a section outside these ranges is generated again. They are the corpus's 5th-95th
+# percentile ranges (lofi.analysis.metrics.TYPICAL_RANGES) widened for a section of a few bars, so the
+# gate catches failures (silent beats, a line stuck on a few notes), not merely unusual material.
+GATE = {
+    "empty_beat_rate": (0.0, 0.125),
+    "pitch_range": (24.0, 88.0),
+    "pitch_class_entropy": (2.0, 3.59),
+    "scale_consistency": (0.8, 1.0),
+}
 MIN_NOTES_PER_BAR = 4  # a bar with fewer pitched notes reads as a gap in a lo-fi loop
 FULL_SHARE = 0.75  # share of bars that must have drums and be filled for a section to pass
 
 
-def section_quality(score: Score, bars: int) -> tuple[bool, float]:
-    """Whether a section is full enough to keep, and a score to pick the best of several tries.
+def section_quality(score: Score, bars: int) -> tuple[list[str], float]:
+    """What is wrong with a section (empty: nothing), and a score to pick the best of several tries.
 
-    Full: drums in most bars, most bars filled with pitched notes, at least two pitched parts.
+    Full: drums in most bars, most bars filled with pitched notes, at least two pitched parts; and the
+    quality gate's metrics inside their ranges.
     """
     bar_ticks = 4 * score.tpq
     drum_bars: set[int] = set()
@@ -80,8 +92,10 @@ def section_quality(score: Score, bars: int) -> tuple[bool, float]:
                 pitched_per_bar[index] += 1
     drums = len(drum_bars) / bars
     filled = sum(n >= MIN_NOTES_PER_BAR for n in pitched_per_bar) / bars
-    full = drums >= FULL_SHARE and filled >= FULL_SHARE and parts >= 2
-    return full, drums + filled + min(parts, 3) / 3
+    problems = outside(compute_metrics(score.clip(0, bars * bar_ticks), ranges={}), GATE)
+    problems += [name for name, ok in (("drums", drums >= FULL_SHARE), ("filled", filled >= FULL_SHARE),
+                                       ("parts", parts >= 2)) if not ok]  # fmt: skip
+    return problems, drums + filled + min(parts, 3) / 3 - len(problems)
 
 
 class Composer:
@@ -97,17 +111,19 @@ class Composer:
         grammar: Grammar,
         sampling: SamplingConfig,
         generator: torch.Generator,
-    ) -> tuple[list[int], int]:
-        """Tokens of ``bars`` bars, generated again until full (see section_quality), best of MAX_TRIES."""
-        best, best_score = [], -1.0
+    ) -> tuple[list[int], dict]:
+        """Tokens of ``bars`` bars, generated again until they pass section_quality, best of MAX_TRIES;
+        and what happened: the tries and what each rejected try got wrong."""
+        best, best_score, rejected = [], -math.inf, []
         for attempt in range(1, MAX_TRIES + 1):
             tokens = continue_bars(self.checkpoint.model, prompt, bars, grammar, sampling, generator)
-            full, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
-            if full:
-                return tokens, attempt
+            problems, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
+            if not problems:
+                return tokens, {"tries": attempt, "rejected": rejected}
+            rejected.append(problems)
             if score > best_score:
                 best, best_score = tokens, score
-        return best, MAX_TRIES
+        return best, {"tries": MAX_TRIES, "rejected": rejected}
 
     def compose(self, request: ComposeRequest) -> Composition:
         with torch_threads(self.threads):
@@ -160,7 +176,9 @@ class Composer:
             "instruments": sorted({("drums" if t.is_drum else t.name) for t in score.tracks}),
             "programs": sorted({DRUMS if t.is_drum else t.program for t in score.tracks}),
             "generated_tokens": sum(len(t) for t in (a_tokens, b_tokens, varied)),
-            "section_tries": tries,
+            "section_tries": {name: t["tries"] for name, t in tries.items()},
+            # the quality gate: what each section's rejected tries got wrong (see section_quality)
+            "quality_gate": {name: t["rejected"] for name, t in tries.items()},
             # the seed actually used, so a track composed with a random seed can be found again
             "fingerprint": replace(request, seed=seed).fingerprint(model_id),
             "timings_s": {"compose": round(time.perf_counter() - started, 3)},
