@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     preset: str = Field(default="dusty", description="Effects preset used when none is asked for.")
     lufs: float = Field(default=-14.0, description="Integrated loudness target of the master, LUFS.")
     true_peak_db: float = Field(default=-1.0, description="True-peak ceiling of the master, dBTP.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL of the catalog (e.g. postgresql+psycopg://...); empty: SQLite in home."
+    )
     torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
 
     @property
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home.expanduser().resolve() / 'lofi.db').as_posix()}"
 
     @property
     def tracks_dir(self) -> Path:
