@@ -160,3 +160,18 @@ def test_build_train_generate_end_to_end(lofi_home, tmp_path):
     assert meta["key"] == "Eb major" and meta["seed"] == 5 and meta["bpm"] == 88
     score = Score(str(folder / "track.mid"))
     assert round(score.tempos[0].qpm) == 88
+    # the sound and the pictures come with it: mastered audio, stems, piano roll, measured loudness
+    for name in ("track.wav", "track.mp3", "pianoroll.png", "spectrogram.png", "waveform.png"):
+        assert (folder / name).is_file(), name
+    assert list((folder / "stems").glob("*.flac"))
+    audio = meta["audio"]
+    assert audio["preset"] == "dusty" and abs(audio["lufs"] - -14.0) <= 0.5 and audio["true_peak_db"] <= -1.0
+    assert {"compose", "analyze", "render", "render.synth", "render.master"} <= set(meta["timings_s"])
+    assert 0.0 <= meta["quality"]["quality"] <= 1.0 and "pitch_in_key" in meta["quality"]
+    assert meta["originality"]["verdict"] == "unchecked"  # this LOFI_HOME has no originality index
+    assert "LUFS" in made.output
+    midi_only = run("generate", "--model", out / "best", "--seed", 6, "--minutes", 0.25, "--no-audio", "--out", tracks)
+    assert midi_only.exit_code == 0, midi_only.output
+    (plain,) = [f for f in tracks.iterdir() if f != folder]
+    assert (plain / "track.mid").is_file() and (plain / "pianoroll.png").is_file()
+    assert not (plain / "track.wav").exists() and "audio" not in json.loads((plain / "metadata.json").read_text())

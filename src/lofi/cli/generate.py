@@ -113,7 +113,9 @@ def generate(
         ("seed", str(meta["seed"])),
         ("model", meta["model_id"]),
         *audio_rows(meta),
-        ("time", " + ".join(f"{step} {meta['timings_s'][step]:.1f} s" for step in ("compose", "render"))),
+        ("quality", f"{meta['quality']['quality']:.2f} (0-1, see `lofi eval`)" if meta.get("quality") else "-"),
+        ("originality", meta.get("originality", {}).get("verdict", "-")),
+        ("time", " + ".join(f"{step} {meta['timings_s'][step]:.1f} s" for step in ("compose", "analyze", "render"))),
         ("folder", str(folder)),
     ):
         table.add_row(f"[dim]{label}", value)

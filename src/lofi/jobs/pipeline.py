@@ -68,6 +68,28 @@ def render_step(folder: Path, options: TrackOptions) -> None:
     write_metadata(folder, metadata)
 
 
+def analyze_step(folder: Path) -> None:
+    """Quality metrics, and the originality verdict when an index exists (`lofi originality build`)."""
+    import math
+
+    from symusic import Score
+
+    from lofi.analysis.metrics import compute_metrics
+    from lofi.analysis.originality import check, default_index_path
+    from lofi.theory import Key
+
+    metadata = read_metadata(folder)
+    score = Score(str(folder / "track.mid"))
+    metrics = compute_metrics(score, Key.parse(metadata["key"])).to_dict()
+    metadata["quality"] = {name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()}
+    index = default_index_path()
+    if index.is_file():
+        metadata["originality"] = check(score, index).to_dict()
+    else:
+        metadata["originality"] = {"verdict": "unchecked", "reason": "no originality index: run `lofi originality build`"}
+    write_metadata(folder, metadata)
+
+
 def run_track(
     checkpoint: Checkpoint,
     request: ComposeRequest,
@@ -79,11 +101,16 @@ def run_track(
     """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
     progress(0.0, "composing")
     folder = compose_step(checkpoint, request, out_dir, threads)
-    progress(0.6, "rendering" if options.audio else "drawing")
-    started = time.perf_counter()
-    render_step(folder, options)
-    metadata = read_metadata(folder)
-    metadata["timings_s"]["render"] = round(time.perf_counter() - started, 3)
-    write_metadata(folder, metadata)
+    steps = (
+        ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
+        ("render", 0.6, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
+    )
+    for name, fraction, message, step in steps:
+        progress(fraction, message)
+        started = time.perf_counter()
+        step()
+        metadata = read_metadata(folder)
+        metadata["timings_s"][name] = round(time.perf_counter() - started, 3)
+        write_metadata(folder, metadata)
     progress(1.0, "done")
     return folder

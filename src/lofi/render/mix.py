@@ -35,8 +35,10 @@ def duck(
     """Every stem but the drums ducked at each kick (the pumping of lo-fi); unchanged without kicks."""
     if not kicks:
         return dict(stems)
-    sidechain = Sidechain(kick_times_s=kicks, **DUCK)
-    return {name: audio if roles[name] == "drums" else sidechain(audio, sample_rate) for name, audio in stems.items()}
+    length = next(iter(stems.values())).shape[1]
+    # one gain curve for every ducked stem (the stems are sample-aligned)
+    gain = 10 ** (Sidechain(kick_times_s=kicks, **DUCK).gain_db(length, sample_rate) / np.float32(20))
+    return {name: audio if roles[name] == "drums" else audio * gain for name, audio in stems.items()}
 
 
 def premix(stems: dict[str, np.ndarray]) -> np.ndarray:
