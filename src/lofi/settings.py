@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL of the catalog (e.g. postgresql+psycopg://...); empty: SQLite in home."
     )
+    api_host: str = Field(default="127.0.0.1", description="Address `lofi serve` listens on.")
+    api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")
+    api_key: str = Field(default="", description="When set, write endpoints need it in the X-API-Key header.")
+    rate_limit: str = Field(default="30/minute", description="Limit of POST /api/v1/generate per client.")
     torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
 
     @property

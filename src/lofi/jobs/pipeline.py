@@ -31,6 +31,9 @@ class TrackOptions:
     lufs: float = -14.0
     true_peak_db: float = -1.0
     soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    video: bool = False  # also make video.mp4 (needs audio)
+    resolution: str = "1080p"
+    template: str = "bars"
 
     def render_options(self, mood: str, seed: int) -> RenderOptions:
         return RenderOptions(

@@ -1,0 +1,38 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import text
+
+from lofi.api.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    """The process answers."""
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+def ready(request: Request, response: Response) -> Readiness:
+    """The model is loaded, and the catalog and the queue answer."""
+    state = request.app.state
+    checks = {"model": "ok" if state.model_id else "not loaded"}
+    try:
+        with state.catalog.session() as session:
+            session.execute(text("SELECT 1"))
+        checks["catalog"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
+        checks["catalog"] = f"unreachable: {type(exc).__name__}"
+    try:
+        state.queue.ping()
+        checks["queue"] = "ok"
+    except Exception as exc:
+        checks["queue"] = f"unreachable: {type(exc).__name__}"
+    ok = all(value == "ok" for value in checks.values())
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(ready=ok, checks=checks)

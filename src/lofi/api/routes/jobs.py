@@ -1,0 +1,73 @@
+"""Jobs: make a track (202 with the job), follow it, list them, cancel one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from lofi.api.deps import QueueDep, WriteAccess
+from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic
+from lofi.catalog import JobRecord
+
+router = APIRouter(tags=["jobs"])
+STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+def job_public(record: JobRecord) -> JobPublic:
+    return JobPublic(
+        id=record.id, kind=record.kind, state=str(record.state), progress=record.progress, message=record.message,
+        request=record.request, created_at=record.created_at, started_at=record.started_at,
+        finished_at=record.finished_at, attempts=record.attempts, error=record.error, track_id=record.track_id,
+    )  # fmt: skip
+
+
+def submit(queue, body: GenerateRequest) -> JobRecord:
+    """The pipeline's request and options from the API's body; the job as the queue recorded it."""
+    from lofi.compose import ComposeRequest
+    from lofi.jobs.pipeline import TrackOptions
+
+    request = ComposeRequest(mood=body.mood, bpm=body.bpm, key=body.key, minutes=body.minutes, seed=body.seed)
+    options = TrackOptions(audio=bool(body.formats), preset=body.preset, video=body.video)
+    return queue.status(queue.submit(request, options))
+
+
+@router.post("/generate", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic, dependencies=[WriteAccess])
+async def generate(request: Request, body: GenerateRequest, queue: QueueDep) -> JobPublic:
+    """Queue a track; answers at once with the job (follow it at /jobs/{id} or /ws/jobs/{id})."""
+    limiter = request.app.state.limiter
+    await run_in_threadpool(limiter.hit, request)  # 429 with Retry-After past the limit
+    return job_public(await run_in_threadpool(submit, queue, body))
+
+
+@router.get("/jobs", response_model=JobsPublic)
+def list_jobs(
+    queue: QueueDep,
+    state: Annotated[str | None, Query(pattern="^(" + "|".join(STATES) + ")$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JobsPublic:
+    jobs = queue.list(state=state)
+    return JobsPublic(items=[job_public(j) for j in jobs[:limit]], total=len(jobs))
+
+
+def job_or_404(queue, job_id: str) -> JobRecord:
+    record = queue.status(job_id)
+    if record is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return record
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, queue: QueueDep) -> JobPublic:
+    return job_public(job_or_404(queue, job_id))
+
+
+@router.delete("/jobs/{job_id}", response_model=JobPublic, dependencies=[WriteAccess])
+def cancel_job(job_id: str, queue: QueueDep) -> JobPublic:
+    """Cancel a queued or running job; a finished one answers 409."""
+    record = job_or_404(queue, job_id)
+    if str(record.state) in ("done", "failed", "cancelled"):
+        raise HTTPException(409, f"job {job_id} already ended ({record.state})")
+    queue.cancel(job_id)
+    return job_public(job_or_404(queue, job_id))

@@ -1,0 +1,104 @@
+"""What the API accepts and returns: one schema family per resource, never ORM rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lofi.moods import MOODS
+from lofi.render.presets import PRESETS
+from lofi.theory import Key
+
+Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
+PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
+Format = Literal["wav", "mp3", "stems"]
+
+
+class GenerateRequest(BaseModel):
+    """A track to make. Everything but the mood has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mood: Mood = Field(description=f"One of: {', '.join(MOODS)}.")  # type: ignore[valid-type]
+    bpm: int = Field(default=75, ge=50, le=130, description="Tempo in beats per minute.")
+    key: str = Field(default="C major", max_length=32, description='e.g. "D minor", "Dm", "Bb major", "F#".')
+    minutes: float = Field(default=2.0, ge=0.25, le=10.0, description="Length in minutes.")
+    seed: int | None = Field(default=None, ge=0, lt=2**32, description="Seed; random (and recorded) when absent.")
+    preset: PresetName = Field(default="dusty", description="Effects preset.")  # type: ignore[valid-type]
+    formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")
+    video: bool = Field(default=False, description="Also make video.mp4.")
+
+    @field_validator("key")
+    @classmethod
+    def key_must_parse(cls, value: str) -> str:
+        return Key.parse(value).name  # ValueError says what a key looks like
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    state: str
+    progress: float
+    message: str
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: str
+    state: str
+    progress: float
+    message: str
+    request: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    error: str | None
+    track_id: str | None
+
+
+class JobsPublic(BaseModel):
+    items: list[JobPublic]
+    total: int
+
+
+class FilePublic(BaseModel):
+    name: str
+    size: int
+    url: str
+
+
+class TrackPublic(BaseModel):
+    id: str
+    created_at: datetime
+    title: str | None
+    mood: str
+    key: str
+    bpm: int
+    duration_s: float
+    seed: int
+    model_id: str
+    preset: str | None
+    lufs: float | None
+    quality: float | None
+    originality: str | None
+    chords: list[str | None] = []
+    instruments: list[str] = []
+    files: list[FilePublic]
+
+
+class TracksPublic(BaseModel):
+    items: list[TrackPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
