@@ -10,6 +10,8 @@ PACKAGES=(
   libfluidsynth3      # the synthesizer pyfluidsynth drives
   fluid-soundfont-gm  # the General MIDI SoundFont every part is rendered with
   ffmpeg              # video encoding
+  postgresql          # the catalog at scale; tests start their own server on loopback
+  redis-server        # the queue broker and cache at scale; tests start their own on loopback
 )
 
 missing=()

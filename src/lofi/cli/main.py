@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, generate, info, render, train
+from lofi.cli import corpus, evaluate, generate, info, render, serve, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command()(render.render)
 app.command()(render.presets)
 app.command()(train.train)
 app.command("eval")(evaluate.evaluate)
+app.command()(serve.serve)
 app.command()(info.version)
 app.command()(info.info)
 app.add_typer(corpus.app, name="corpus")
