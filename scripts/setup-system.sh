@@ -12,6 +12,7 @@ PACKAGES=(
   ffmpeg              # video encoding
   postgresql          # the catalog at scale; tests start their own server on loopback
   redis-server        # the queue broker and cache at scale; tests start their own on loopback
+  chromium            # the dashboard's browser test (driven by Playwright, no browser download)
 )
 
 missing=()
