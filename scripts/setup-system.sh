@@ -9,7 +9,8 @@ PACKAGES=(
   python3-venv
   libfluidsynth3      # the synthesizer pyfluidsynth drives
   fluid-soundfont-gm  # the General MIDI SoundFont every part is rendered with
-  ffmpeg              # video encoding
+  ffmpeg              # video encoding (and ffprobe, which the tests use)
+  fonts-dejavu-core   # the title font on covers, thumbnails and videos
   postgresql          # the catalog at scale; tests start their own server on loopback
   redis-server        # the queue broker and cache at scale; tests start their own on loopback
   chromium            # the dashboard's browser test (driven by Playwright, no browser download)

@@ -21,11 +21,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from lofi import __version__
 from lofi.api import metrics as api_metrics
 from lofi.api.ratelimit import RateLimiter
-from lofi.api.routes import health, jobs, options, tracks, ws
+from lofi.api.routes import API_PREFIX, health, jobs, options, tracks, ws
 from lofi.settings import Settings, get_settings
 
 WEB = Path(__file__).parent / "web"
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 
 
 def _snapshot(app: FastAPI) -> dict:
@@ -40,13 +40,13 @@ def _snapshot(app: FastAPI) -> dict:
             data["jobs"][str(state)] = count
         data["queue_length"] = data["jobs"].get("queued", 0)
         # the latest 500 tracks are plenty for per-step means and keep a scrape cheap
-        for (meta,) in session.execute(select(Track.metadata_).order_by(Track.created_at.desc()).limit(500)):
+        for (meta,) in session.execute(select(Track.meta).order_by(Track.created_at.desc()).limit(500)):
             for step, seconds in (meta or {}).get("timings_s", {}).items():
                 if isinstance(seconds, int | float) and "." not in step:
                     count, total = data["steps"].get(step, (0, 0.0))
                     data["steps"][step] = (count + 1, total + seconds)
-    stats = getattr(app.state.queue, "cache_stats", None)
-    data["cache"] = stats() if callable(stats) else {}
+    cache = app.state.queue.cache
+    data["cache"] = {"hits": cache.hits, "misses": cache.misses}
     return data
 
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from lofi.catalog import open_catalog
-        from lofi.jobs.queue import open_queue
+        from lofi.jobs.queue import QueueConfig, open_queue
         from lofi.model import load_checkpoint
 
         app.state.catalog = open_catalog(settings.catalog_url)
@@ -66,12 +66,14 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         except (FileNotFoundError, ValueError):
             app.state.model_id = None  # /ready says so; the server still serves the library
         app.state.metrics.model_load.set(time.perf_counter() - started)
-        app.state.queue = queue or open_queue(settings, app.state.catalog, start_workers=start_workers)
+        app.state.queue = queue or open_queue(QueueConfig.from_settings(settings))
+        if queue is None and start_workers:
+            app.state.queue.start()
         try:
             yield
         finally:
             if queue is None:
-                app.state.queue.close()
+                app.state.queue.close()  # stops the embedded workers; their jobs are re-run on the next start
             app.state.catalog.close()
 
     app = FastAPI(
@@ -91,9 +93,8 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    for router in (health.router, options.router, jobs.router, tracks.router, tracks.download):
-        app.include_router(router, prefix=PREFIX)
-    app.include_router(ws.router, prefix=PREFIX)
+    for router in (health.router, options.router, jobs.router, tracks.router, tracks.download, ws.router):
+        app.include_router(router)
 
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError) -> JSONResponse:

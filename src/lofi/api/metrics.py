@@ -68,11 +68,13 @@ class _Snapshot:
 
 
 def route_of(request: Request) -> str:
-    """The route template that matches ("/api/v1/tracks/{track_id}"), or "unmatched"."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
+    """The route template that served the request ("/api/v1/tracks/{track_id}"), or "unmatched"."""
+    route = request.scope.get("route")  # set by the router once a route matched
+    if route is not None:
+        return getattr(route, "path", "unmatched")
+    for candidate in request.app.router.routes:  # a mount (static files) leaves no "route" behind
+        if candidate.matches(request.scope)[0] == Match.FULL:
+            return getattr(candidate, "path", "unmatched")
     return "unmatched"
 
 

@@ -54,6 +54,9 @@ def generate(
         float | None, typer.Option(help="Integrated loudness of the master, LUFS (default -14; -16 for podcasts).")
     ] = None,
     true_peak: Annotated[float | None, typer.Option(help="True-peak ceiling of the master, dBTP (default -1).")] = None,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")] = False,
+    resolution: Annotated[str, typer.Option(help="Video size: 1080p, 720p or WxH.")] = "1080p",
+    template: Annotated[str, typer.Option(help="Video look: bars, circle or rain.")] = "bars",
 ) -> None:
     """Compose a new track: MIDI, mastered audio, stems, pictures and metadata in OUT/<track_id>/."""
     with user_errors():
@@ -87,7 +90,7 @@ def generate(
             raise FileNotFoundError(
                 f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
             )
-        options = track_options(audio, preset, lufs, true_peak)
+        options = track_options(audio, preset, lufs, true_peak, video, resolution, template)
         with console.status("composing...") as status:
             checkpoint = load_checkpoint(checkpoint_dir)
             folder = run_track(

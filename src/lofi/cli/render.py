@@ -13,8 +13,16 @@ from lofi.moods import MOODS
 from lofi.settings import get_settings
 
 
-def track_options(audio: bool, preset: str | None, lufs: float | None, true_peak: float | None):
-    """The pipeline's audio options: what was asked for, settings for the rest."""
+def track_options(
+    audio: bool,
+    preset: str | None,
+    lufs: float | None,
+    true_peak: float | None,
+    video: bool = False,
+    resolution: str = "1080p",
+    template: str = "bars",
+):
+    """The pipeline's audio and video options: what was asked for, settings for the rest; checked up front."""
     from lofi.jobs.pipeline import TrackOptions
     from lofi.render.presets import get_preset
     from lofi.render.synth import check_soundfont
@@ -26,6 +34,9 @@ def track_options(audio: bool, preset: str | None, lufs: float | None, true_peak
         lufs=settings.lufs if lufs is None else lufs,
         true_peak_db=settings.true_peak_db if true_peak is None else true_peak,
         soundfont=settings.soundfont,
+        video=video,
+        resolution=resolution,
+        template=template,
     )
     if not -40.0 <= options.lufs <= -5.0:
         raise ValueError(f"--lufs must be between -40 and -5 (got {options.lufs})")
@@ -33,6 +44,14 @@ def track_options(audio: bool, preset: str | None, lufs: float | None, true_peak
         raise ValueError(f"--true-peak must be between -12 and 0 dBTP (got {options.true_peak_db})")
     if audio:
         check_soundfont(options.soundfont)  # fail before composing, not after
+    if video:
+        from lofi.publish import PublishOptions
+        from lofi.publish.video import find_ffmpeg
+
+        if not audio:
+            raise ValueError("--video needs the audio: leave out --no-audio")
+        PublishOptions(video=True, resolution=resolution, template=template).check()
+        find_ffmpeg()
     return options
 
 

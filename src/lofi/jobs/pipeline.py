@@ -15,6 +15,7 @@ from pathlib import Path
 from lofi.compose import Composer, ComposeRequest, write_track
 from lofi.files import atomic_write
 from lofi.model.checkpoint import Checkpoint
+from lofi.publish import publish_step
 from lofi.render.track import RenderOptions, render_midi
 
 Progress = Callable[[float, str], None]  # fraction of the whole job done (0..1), and what is happening
@@ -86,10 +87,13 @@ def analyze_step(folder: Path) -> None:
     metrics = compute_metrics(score, Key.parse(metadata["key"])).to_dict()
     metadata["quality"] = {name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()}
     index = default_index_path()
-    if index.is_file():
-        metadata["originality"] = check(score, index).to_dict()
-    else:
+    if not index.is_file():
         metadata["originality"] = {"verdict": "unchecked", "reason": "no originality index: run `lofi originality build`"}
+    else:
+        try:
+            metadata["originality"] = check(score, index).to_dict()
+        except ValueError as exc:  # a damaged index must not cost the track; the verdict says why
+            metadata["originality"] = {"verdict": "unchecked", "reason": str(exc)}
     write_metadata(folder, metadata)
 
 
@@ -106,8 +110,12 @@ def run_track(
     folder = compose_step(checkpoint, request, out_dir, threads)
     steps = (
         ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
-        ("render", 0.6, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
-    )
+        ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
+        ("publish", 0.7, "publishing", lambda: publish_step(
+            folder, options.video and options.audio, options.resolution, options.template,
+            progress=lambda f, m: progress(0.7 + 0.3 * f, m),
+        )),
+    )  # fmt: skip
     for name, fraction, message, step in steps:
         progress(fraction, message)
         started = time.perf_counter()

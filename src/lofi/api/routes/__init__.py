@@ -1,1 +1,3 @@
-"""One router per resource."""
+"""One router per resource, each with the full /api/v1 prefix (so route templates name the whole path)."""
+
+API_PREFIX = "/api/v1"

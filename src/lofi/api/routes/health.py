@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import text
 
+from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import Health, Readiness
 
-router = APIRouter(tags=["health"])
+router = APIRouter(prefix=API_PREFIX, tags=["health"])
 
 
 @router.get("/health", response_model=Health)
@@ -28,7 +29,10 @@ def ready(request: Request, response: Response) -> Readiness:
     except Exception as exc:  # any failure means not ready; the reason is reported, not raised
         checks["catalog"] = f"unreachable: {type(exc).__name__}"
     try:
-        state.queue.ping()
+        state.queue.list(limit=1)  # the jobs live in the catalog the workers share
+        ping = getattr(state.queue, "ping", None)
+        if ping is not None:
+            ping()  # the broker, for the distributed queue
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"unreachable: {type(exc).__name__}"

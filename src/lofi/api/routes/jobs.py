@@ -8,10 +8,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from lofi.api.deps import QueueDep, WriteAccess
+from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic
 from lofi.catalog import JobRecord
+from lofi.settings import Settings
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
 STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
@@ -23,13 +25,16 @@ def job_public(record: JobRecord) -> JobPublic:
     )  # fmt: skip
 
 
-def submit(queue, body: GenerateRequest) -> JobRecord:
+def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
     """The pipeline's request and options from the API's body; the job as the queue recorded it."""
     from lofi.compose import ComposeRequest
     from lofi.jobs.pipeline import TrackOptions
 
     request = ComposeRequest(mood=body.mood, bpm=body.bpm, key=body.key, minutes=body.minutes, seed=body.seed)
-    options = TrackOptions(audio=bool(body.formats), preset=body.preset, video=body.video)
+    options = TrackOptions(
+        audio=bool(body.formats), preset=body.preset, video=body.video, lufs=settings.lufs,
+        true_peak_db=settings.true_peak_db, soundfont=settings.soundfont,
+    )  # fmt: skip
     return queue.status(queue.submit(request, options))
 
 
@@ -38,7 +43,7 @@ async def generate(request: Request, body: GenerateRequest, queue: QueueDep) -> 
     """Queue a track; answers at once with the job (follow it at /jobs/{id} or /ws/jobs/{id})."""
     limiter = request.app.state.limiter
     await run_in_threadpool(limiter.hit, request)  # 429 with Retry-After past the limit
-    return job_public(await run_in_threadpool(submit, queue, body))
+    return job_public(await run_in_threadpool(submit, queue, body, request.app.state.settings))
 
 
 @router.get("/jobs", response_model=JobsPublic)
@@ -47,15 +52,15 @@ def list_jobs(
     state: Annotated[str | None, Query(pattern="^(" + "|".join(STATES) + ")$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JobsPublic:
-    jobs = queue.list(state=state)
-    return JobsPublic(items=[job_public(j) for j in jobs[:limit]], total=len(jobs))
+    page = queue.list(state=state, limit=limit)
+    return JobsPublic(items=[job_public(j) for j in page.items], total=page.total)
 
 
 def job_or_404(queue, job_id: str) -> JobRecord:
-    record = queue.status(job_id)
-    if record is None:
-        raise HTTPException(404, f"no job {job_id!r}")
-    return record
+    try:
+        return queue.status(job_id)
+    except LookupError:
+        raise HTTPException(404, f"no job {job_id!r}") from None
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
@@ -69,5 +74,4 @@ def cancel_job(job_id: str, queue: QueueDep) -> JobPublic:
     record = job_or_404(queue, job_id)
     if str(record.state) in ("done", "failed", "cancelled"):
         raise HTTPException(409, f"job {job_id} already ended ({record.state})")
-    queue.cancel(job_id)
-    return job_public(job_or_404(queue, job_id))
+    return job_public(queue.cancel(job_id))

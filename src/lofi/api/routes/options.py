@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from lofi.api.routes import API_PREFIX
 from lofi.moods import MOODS
 from lofi.render.presets import DEFAULT_PRESET, PRESETS
 from lofi.theory.keys import Key
 
-router = APIRouter(tags=["options"])
+router = APIRouter(prefix=API_PREFIX, tags=["options"])
 TONICS = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 
 

@@ -10,18 +10,19 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 
 from lofi.api.deps import SessionDep, SettingsDep
+from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic
 from lofi.catalog import queries
 
-router = APIRouter(prefix="/tracks", tags=["tracks"])
-download = APIRouter(tags=["tracks"])
+router = APIRouter(prefix=f"{API_PREFIX}/tracks", tags=["tracks"])
+download = APIRouter(prefix=API_PREFIX, tags=["tracks"])
 
 
 def track_public(track, request: Request) -> TrackPublic:
     record = track.to_record()
     files = [
         FilePublic(
-            name=f.name, size=f.size, url=str(request.url_for("track_file", track_id=record.id, name=f.name).path)
+            name=f.path, size=f.size_bytes, url=str(request.url_for("track_file", track_id=record.id, name=f.path).path)
         )
         for f in queries.track_files(track)
     ]
@@ -86,7 +87,7 @@ def get_track(track_id: str, request: Request, session: SessionDep) -> TrackPubl
 def track_file(track_id: str, name: str, session: SessionDep) -> FileResponse:
     """One file of a track; Range requests are answered with 206, so players can seek."""
     track = _track_or_404(session, track_id)
-    known = {f.name: f for f in queries.track_files(track)}
+    known = {f.path for f in queries.track_files(track)}
     if name not in known:
         raise HTTPException(404, f"track {track_id!r} has no file {name!r}")
     return FileResponse(Path(track.folder) / name)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from lofi.api.routes import API_PREFIX
 from lofi.api.routes.jobs import job_public, submit
 from lofi.api.schemas import GenerateRequest
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
 POLL_S = 0.25
 ENDED = ("done", "failed", "cancelled")
 
@@ -20,8 +22,9 @@ async def stream(websocket: WebSocket, queue, job_id: str) -> None:
     """Send the job as it changes (state, progress, message) until it ends, then close."""
     last = None
     while True:
-        record = await run_in_threadpool(queue.status, job_id)
-        if record is None:
+        try:
+            record = await run_in_threadpool(queue.status, job_id)
+        except LookupError:
             await websocket.send_json({"error": f"no job {job_id!r}"})
             await websocket.close(code=4404)
             return
@@ -38,10 +41,8 @@ async def stream(websocket: WebSocket, queue, job_id: str) -> None:
 @router.websocket("/ws/jobs/{job_id}")
 async def follow(websocket: WebSocket, job_id: str) -> None:
     await websocket.accept()
-    try:
+    with contextlib.suppress(WebSocketDisconnect):  # the client left: nothing to send to
         await stream(websocket, websocket.app.state.queue, job_id)
-    except WebSocketDisconnect:
-        pass
 
 
 @router.websocket("/ws/generate")
@@ -60,7 +61,7 @@ async def generate(websocket: WebSocket) -> None:
             await websocket.close(code=4422)
             return
         queue = websocket.app.state.queue
-        record = await run_in_threadpool(submit, queue, body)
+        record = await run_in_threadpool(submit, queue, body, settings)
         await stream(websocket, queue, record.id)
     except WebSocketDisconnect:
         pass

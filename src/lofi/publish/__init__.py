@@ -1,0 +1,115 @@
+"""Publishing a track: cover, thumbnail, video, and the words that go with them.
+
+``publish_step`` is the pipeline's "publish" step: it reads a track folder's metadata.json, writes
+cover.png, thumbnail.png and (when asked) video.mp4 beside it, and records title, description and tags.
+The parts are usable on their own: ``art`` (pictures), ``video`` (the MP4), ``seo`` (the words).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lofi.files import atomic_write
+from lofi.publish import art, seo
+from lofi.publish.video import RESOLUTIONS, TEMPLATES, FFmpegNotFound, find_ffmpeg, parse_resolution, render_video
+
+Progress = Callable[[float, str], None]
+
+__all__ = ["RESOLUTIONS", "TEMPLATES", "FFmpegNotFound", "PublishOptions", "publish_step", "publish_track"]
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    video: bool = False
+    resolution: str = "1080p"  # 1080p, 720p or WIDTHxHEIGHT
+    template: str = "bars"  # one of video.TEMPLATES
+    fps: int = 30
+    palette: str | None = None  # None: chosen from the seed and the mood
+
+    def check(self) -> None:
+        """Fail on a bad option before any work is done."""
+        parse_resolution(self.resolution)
+        if self.template not in TEMPLATES:
+            raise ValueError(f"unknown video template {self.template!r}: choose one of {', '.join(TEMPLATES)}")
+        if self.palette is not None and self.palette not in art.PALETTES:
+            raise ValueError(f"unknown palette {self.palette!r}: choose one of {', '.join(art.PALETTES)}")
+
+
+def publish_track(
+    folder: Path, metadata: dict, options: PublishOptions = PublishOptions(), progress: Progress = _quiet
+) -> dict:
+    """Write cover.png, thumbnail.png and (with ``options.video``) video.mp4 into ``folder``.
+
+    Returns what metadata.json gains: ``title``, ``description``, ``tags`` and a ``publish`` record
+    (palette, motif, files, timings, and the video's settings). ``progress`` gets 0..1 for this step.
+    """
+    options.check()
+    folder = Path(folder)
+    if options.video:
+        find_ffmpeg()  # before the pictures, so a missing ffmpeg costs nothing
+        if not (folder / "track.wav").is_file():
+            raise FileNotFoundError(f"{folder / 'track.wav'} is missing: the video needs the rendered audio")
+    words = seo.seo_for(metadata)
+    name, line = seo.track_name(metadata), seo.subtitle(metadata)
+    mood = (metadata.get("request") or {}).get("mood")
+    plan = art.plan_art(int(metadata.get("seed", 0)), mood, palette=options.palette)
+    timings: dict[str, float] = {}
+    picture_share = 0.1 if options.video else 1.0  # of this step's progress
+
+    progress(0.0, "drawing the cover")
+    clock = time.perf_counter()
+    art.write_cover(folder / "cover.png", plan, name, line)
+    timings["cover"] = round(time.perf_counter() - clock, 3)
+    progress(picture_share * 0.7, "drawing the thumbnail")
+    clock = time.perf_counter()
+    art.write_thumbnail(folder / "thumbnail.png", plan, name, line)
+    timings["thumbnail"] = round(time.perf_counter() - clock, 3)
+    files = ["cover.png", "thumbnail.png"]
+    record: dict = {"palette": plan.palette.name, "motif": plan.motif, "rain": plan.rain, "name": name}
+
+    if options.video:
+
+        def video_progress(fraction: float, message: str) -> None:
+            progress(picture_share + (1 - picture_share) * fraction, message)
+
+        clock = time.perf_counter()
+        record["video"] = render_video(
+            folder / "track.wav", folder / "video.mp4", plan, name, line,
+            template=options.template, resolution=options.resolution, fps=options.fps, progress=video_progress,
+        )  # fmt: skip
+        timings["video"] = round(time.perf_counter() - clock, 3)
+        files.append("video.mp4")
+    progress(1.0, "published")
+    record.update(files=files, timings_s=timings)
+    return {"title": words.title, "description": words.description, "tags": words.tags, "publish": record}
+
+
+def publish_step(
+    folder: Path,
+    video: bool = False,
+    resolution: str = "1080p",
+    template: str = "bars",
+    progress: Progress = _quiet,
+    palette: str | None = None,
+) -> dict:
+    """The pipeline step: ``publish_track`` on a track folder, merged into its metadata.json; returns it.
+
+    metadata.json is read and written the way ``lofi.jobs.pipeline`` does (sorted keys, indent 2); this
+    module does not import ``jobs``, which sits above the stages.
+    """
+    folder = Path(folder)
+    path = folder / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    options = PublishOptions(video=video, resolution=resolution, template=template, palette=palette)
+    metadata.update(publish_track(folder, metadata, options, progress))
+    text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return metadata

@@ -1,0 +1,259 @@
+"""Every route of /api/v1 against the real app: embedded workers, the tiny model, a real catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api_helpers import make_settings, wait_job
+from lofi.api import create_app
+
+V1 = "/api/v1"
+REQUEST = {"mood": "rainy", "bpm": 72, "key": "D minor", "minutes": 0.25, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def made(client) -> dict:
+    """One finished track with audio, made through POST /generate."""
+    answer = client.post(f"{V1}/generate", json=REQUEST)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert job["state"] in ("queued", "running", "done")
+    done = wait_job(client, job["id"])
+    assert done["state"] == "done", done
+    return done
+
+
+def test_health_answers(client):
+    assert client.get(f"{V1}/health").json() == {"status": "ok"}
+
+
+def test_ready_checks_model_catalog_and_queue(client):
+    answer = client.get(f"{V1}/ready")
+    assert answer.status_code == 200
+    assert answer.json() == {"ready": True, "checks": {"model": "ok", "catalog": "ok", "queue": "ok"}}
+
+
+def test_ready_is_503_without_a_model(api_home, tmp_path):
+    settings = make_settings(tmp_path / "home", tmp_path / "no-model")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        answer = client.get(f"{V1}/ready")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["model"] == "not loaded"
+
+
+def test_options_name_the_closed_lists(client):
+    options = client.get(f"{V1}/options").json()
+    assert "rainy" in options["moods"] and "D minor" in options["keys"] and "dusty" in options["presets"]
+
+
+def test_generate_makes_a_track_that_the_library_lists(client, made):
+    track_id = made["track_id"]
+    assert made["progress"] == 1.0 and made["request"]["compose"]["seed"] == 7
+    page = client.get(f"{V1}/tracks").json()
+    assert page["total"] >= 1 and track_id in [t["id"] for t in page["items"]]
+    track = client.get(f"{V1}/tracks/{track_id}").json()
+    assert track["key"] == "D minor" and track["bpm"] == 72 and track["mood"] == "rainy"
+    names = {f["name"] for f in track["files"]}
+    assert {"track.mid", "track.mp3", "track.wav", "pianoroll.png", "metadata.json"} <= names
+    assert abs(track["lufs"] - -14.0) <= 0.5
+
+
+def test_track_filters_and_pagination(client, made):
+    assert client.get(f"{V1}/tracks", params={"mood": "rainy"}).json()["total"] >= 1
+    assert client.get(f"{V1}/tracks", params={"mood": "sleepy"}).json()["total"] == 0
+    assert client.get(f"{V1}/tracks", params={"bpm_min": 100}).json()["total"] == 0
+    page = client.get(f"{V1}/tracks", params={"limit": 1, "offset": 0}).json()
+    assert len(page["items"]) == 1 and page["limit"] == 1
+
+
+def test_files_are_served_with_range_support(client, made):
+    url = f"{V1}/tracks/{made['track_id']}/files/track.mp3"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.headers["content-type"] == "audio/mpeg"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+
+
+def test_download_serves_track_files_by_name(client, made):
+    track_id = made["track_id"]
+    by_folder = client.get(f"{V1}/download/{track_id}/track.mid")
+    assert by_folder.status_code == 200 and by_folder.content[:4] == b"MThd"
+    by_extension = client.get(f"{V1}/download/{track_id}.mp3")
+    assert by_extension.status_code == 200 and by_extension.headers["content-type"] == "audio/mpeg"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../lofi.db",
+        "..%2Flofi.db",
+        "%2E%2E/%2E%2E/etc/passwd",
+        "....//....//etc/passwd",
+        "/etc/passwd",
+        "x/../../lofi.db",
+    ],
+)
+def test_download_never_reads_outside_the_track_folders(client, made, api_home, name):
+    assert (api_home / "lofi.db").is_file()  # something worth stealing exists just outside
+    answer = client.get(f"{V1}/download/{name}")
+    assert answer.status_code == 404
+    assert b"SQLite" not in answer.content and b"root:" not in answer.content
+
+
+def test_a_symlink_out_of_the_tracks_folder_is_refused(client, made, api_home):
+    link = api_home / "tracks" / made["track_id"] / "escape.txt"
+    link.symlink_to(api_home / "lofi.db")
+    try:
+        assert client.get(f"{V1}/download/{made['track_id']}/escape.txt").status_code == 404
+    finally:
+        link.unlink()
+
+
+def test_unknown_things_are_404(client):
+    assert client.get(f"{V1}/tracks/nope").status_code == 404
+    assert client.get(f"{V1}/tracks/nope/files/track.mid").status_code == 404
+    assert client.get(f"{V1}/jobs/nope").status_code == 404
+    assert client.delete(f"{V1}/jobs/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mood": "angry"}, "mood"),
+        ({"mood": "chill", "bpm": 300}, "bpm"),
+        ({"mood": "chill", "key": "H sharp"}, "key"),
+        ({"mood": "chill", "minutes": 0}, "minutes"),
+        ({"mood": "chill", "preset": "shiny"}, "preset"),
+        ({"mood": "chill", "seed": -1}, "seed"),
+        ({"mood": "chill", "colour": "blue"}, "colour"),
+        ({}, "mood"),
+    ],
+)
+def test_invalid_requests_get_422_naming_the_field(client, body, field):
+    answer = client.post(f"{V1}/generate", json=body)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert any(field in ".".join(map(str, d["loc"])) for d in detail), detail
+    assert all(d["msg"] for d in detail)
+
+
+def test_jobs_are_listed_and_a_finished_one_cannot_be_cancelled(client, made):
+    jobs = client.get(f"{V1}/jobs", params={"state": "done"}).json()
+    assert made["id"] in [j["id"] for j in jobs["items"]]
+    assert client.get(f"{V1}/jobs", params={"state": "sleeping"}).status_code == 422
+    assert client.delete(f"{V1}/jobs/{made['id']}").status_code == 409
+
+
+def test_a_queued_job_can_be_cancelled(client, made):
+    long = client.post(f"{V1}/generate", json={**REQUEST, "seed": 11, "minutes": 4}).json()
+    answer = client.delete(f"{V1}/jobs/{long['id']}")
+    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+    assert wait_job(client, long["id"])["state"] == "cancelled"
+
+
+def test_the_same_request_is_answered_from_the_cache(client, made):
+    again = client.post(f"{V1}/generate", json=REQUEST).json()
+    assert again["state"] == "done" and again["track_id"] == made["track_id"]
+    metrics = client.get("/metrics").text
+    assert "lofi_cache_hits 1.0" in metrics or "lofi_cache_hits 2.0" in metrics
+
+
+def test_websocket_follows_a_job_to_the_end(client):
+    job = client.post(f"{V1}/generate", json={**REQUEST, "seed": 21, "formats": []}).json()
+    with client.websocket_connect(f"{V1}/ws/jobs/{job['id']}") as ws:
+        events = []
+        while True:
+            try:
+                events.append(ws.receive_json())
+            except Exception:  # the server closes the socket after the last event
+                break
+    assert events[-1]["state"] == "done"
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_websocket_generate_submits_and_streams(client):
+    with client.websocket_connect(f"{V1}/ws/generate") as ws:
+        ws.send_json({**REQUEST, "seed": 31, "formats": []})
+        events = []
+        while True:
+            try:
+                events.append(ws.receive_json())
+            except Exception:
+                break
+    assert events[0]["request"]["compose"]["seed"] == 31
+    assert events[-1]["state"] == "done"
+
+
+def test_websocket_generate_rejects_a_bad_request(client):
+    with client.websocket_connect(f"{V1}/ws/generate") as ws:
+        ws.send_json({"mood": "angry"})
+        assert "mood" in ws.receive_json()["error"]
+
+
+def test_metrics_use_the_lofi_prefix_and_route_templates(client, made):
+    client.get(f"{V1}/tracks/{made['track_id']}")
+    text = client.get(f"{V1}/metrics").text
+    for name in (
+        "lofi_http_requests_total",
+        "lofi_http_request_duration_seconds_bucket",
+        "lofi_jobs",
+        "lofi_queue_length",
+        "lofi_generation_step_seconds_count",
+        "lofi_cache_misses",
+        "lofi_model_load_seconds",
+    ):
+        assert name in text, name
+    assert 'route="/api/v1/tracks/{track_id}"' in text
+    assert made["track_id"] not in text  # ids never become label values
+    names = [line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")]
+    assert all(n.startswith("lofi_") for n in names), {n for n in names if not n.startswith("lofi_")}
+
+
+def test_the_dashboard_is_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<form" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert "http" not in client.get("/static/style.css").text  # nothing fetched from the internet
+
+
+def test_openapi_docs_describe_the_routes(client):
+    schema = client.get(f"{V1}/openapi.json").json()
+    for path in ("/api/v1/generate", "/api/v1/jobs/{job_id}", "/api/v1/tracks", "/api/v1/tracks/{track_id}"):
+        assert path in schema["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_write_endpoints_need_the_api_key_when_one_is_set(tmp_path, tiny_checkpoint):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), api_key="s3cret")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        assert client.post(f"{V1}/generate", json={"mood": "chill"}).status_code == 401
+        ok = client.post(f"{V1}/generate", json={"mood": "chill"}, headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 202
+        assert client.get(f"{V1}/tracks").status_code == 200  # reading needs no key
+
+
+def test_generate_is_rate_limited_with_retry_after(tmp_path, tiny_checkpoint):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), rate_limit="2/minute")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        codes = [client.post(f"{V1}/generate", json={"mood": "chill"}).status_code for _ in range(3)]
+        assert codes == [202, 202, 429]
+        limited = client.post(f"{V1}/generate", json={"mood": "chill"})
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert "rate limit" in limited.json()["detail"]
+        assert client.get(f"{V1}/health").status_code == 200  # only generation is limited
+
+
+def test_cors_origins_are_configurable(tmp_path, tiny_checkpoint):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), cors_origins=["https://studio.example"])
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        answer = client.get(f"{V1}/health", headers={"Origin": "https://studio.example"})
+        assert answer.headers["access-control-allow-origin"] == "https://studio.example"
+        other = client.get(f"{V1}/health", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
