@@ -15,7 +15,7 @@ demo: setup venv
 	$(BIN)/lofi generate --mood rainy --bpm 72 --key "D minor" --minutes 2 --seed 7 --out $(DEMO_OUT)
 
 test: setup venv
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 setup:
 	bash scripts/setup-system.sh

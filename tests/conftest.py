@@ -1,4 +1,8 @@
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,3 +23,27 @@ def lofi_home(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny model trained for a few seconds on code-built pieces (see models.py); once per test process."""
+    from models import train_tiny_checkpoint
+
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL's ``postgres`` (admin) database; stopped after the session."""
+    from servers import PostgresServer, postgres_bin_dir
+
+    # a folder straight under /tmp: pytest's own are private to root, and the server's user must get in
+    root = Path(tempfile.mkdtemp(prefix="lofi-pg-"))
+    server = PostgresServer(postgres_bin_dir(), root)
+    try:
+        port = server.start()
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

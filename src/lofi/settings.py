@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL of the catalog (e.g. postgresql+psycopg://...); empty: SQLite in home."
     )
+    queue_url: str = Field(default="", description="redis://... runs jobs on Celery workers; empty: in-process workers.")
+    cache_url: str = Field(default="", description="redis://... shares the generation cache; empty: in-process LRU.")
+    cache_size: int = Field(default=1024, description="Entries of the in-process generation cache.")
+    workers: int = Field(default=1, description="Job worker processes (embedded) or Celery concurrency.")
+    job_max_attempts: int = Field(default=3, description="Claims before a job whose worker keeps dying fails.")
+    job_retries: int = Field(default=5, description="Celery retries of transient errors, backing off.")
+    job_time_limit_s: float = Field(default=1800.0, description="Soft time limit of one job; hard limit 60 s later.")
+    queue_visibility_timeout_s: float = Field(default=0.0, description="Redis redelivery; 0: hard limit + 10 min.")
+    worker_heartbeat_s: float = Field(default=10.0, description="A Celery worker is dead after three missed beats.")
     api_host: str = Field(default="127.0.0.1", description="Address `lofi serve` listens on.")
     api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")

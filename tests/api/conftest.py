@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api_helpers import make_settings
-from compose.conftest import tiny_checkpoint  # noqa: F401 (the session's tiny model, trained once)
 from lofi.api import create_app
 
 
@@ -19,7 +18,7 @@ def api_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(api_home, tiny_checkpoint) -> Iterator[TestClient]:  # noqa: F811
+def client(api_home, tiny_checkpoint) -> Iterator[TestClient]:
     """The app with its embedded worker process; the catalog and tracks under a fresh home.
 
     LOFI_HOME is set in the environment too, as a deployment would, so the worker processes see it.

@@ -14,7 +14,8 @@ RATE = 44100
 def music_like(seconds: float = 20.0, level: float = 0.05, seed: int = 0) -> np.ndarray:
     """Band-limited noise with a few loud transients, stereo."""
     rng = np.random.default_rng(seed)
-    x = sosfilt(butter(4, [60, 9000], btype="band", fs=RATE, output="sos"), rng.normal(0, level, (2, int(seconds * RATE))))
+    band = butter(4, [60, 9000], btype="band", fs=RATE, output="sos")
+    x = sosfilt(band, rng.normal(0, level, (2, int(seconds * RATE))))
     x[:, :: RATE // 2] += 0.8  # a click every half second: peaks far above the body
     return x.astype(np.float32)
 

@@ -6,8 +6,8 @@ import builtins
 
 import numpy as np
 import pytest
-from helpers import make_score
 
+from helpers import make_score
 from lofi.render.humanize import Humanize
 from lofi.render.palette import PALETTES, Preset, choose, role_of
 from lofi.render.synth import SynthUnavailable, load_fluidsynth, render_stems
@@ -27,7 +27,7 @@ def _rms_db(x: np.ndarray) -> float:
 
 
 def test_each_part_gets_its_own_aligned_stereo_stem(rendered):
-    score, stems, parts = rendered
+    _, stems, _ = rendered
     assert set(stems) == {"keys", "bass", "drums"}
     lengths = {stem.shape for stem in stems.values()}
     assert len(lengths) == 1

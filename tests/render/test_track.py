@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile
-from helpers import make_score, write_score
 from typer.testing import CliRunner
 
+from helpers import make_score, write_score
 from lofi.cli.main import app
 from lofi.render.master import loudness, true_peak_db
 from lofi.render.track import RenderOptions, read_midi, render, write_outputs
@@ -81,7 +81,7 @@ def test_stems_sum_to_the_premaster_mix(two_minutes, tmp_path):
 
 
 def test_the_kick_ducks_the_band(two_minutes):
-    score, rendered = two_minutes
+    _, rendered = two_minutes
     # just after a kick the keys stem is quieter than just before the next one
     keys = rendered.stems["keys"].mean(axis=0)
     beat = int(60 / BPM * RATE)

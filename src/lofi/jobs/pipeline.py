@@ -88,7 +88,8 @@ def analyze_step(folder: Path) -> None:
     metadata["quality"] = {name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()}
     index = default_index_path()
     if not index.is_file():
-        metadata["originality"] = {"verdict": "unchecked", "reason": "no originality index: run `lofi originality build`"}
+        reason = "no originality index: run `lofi originality build`"
+        metadata["originality"] = {"verdict": "unchecked", "reason": reason}
     else:
         try:
             metadata["originality"] = check(score, index).to_dict()

@@ -1,5 +1,10 @@
+"""The tiny model the tests compose with, trained by code in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import numpy as np
-import pytest
 import torch
 
 from helpers import make_score
@@ -16,8 +21,7 @@ PROGRESSIONS = (
 )
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
+def train_tiny_checkpoint(folder: Path):
     """A tiny model trained for a few seconds on code-built pieces (keys, bass, drums).
 
     It has learned the shape of a bar, so composing with it is quick; what it plays is not music,
@@ -36,7 +40,7 @@ def tiny_checkpoint(tmp_path_factory):
         result = train(
             model_config("tiny", tok.vocab_size),
             data,
-            tmp_path_factory.mktemp("runs") / "tiny",
+            folder / "tiny",
             TrainConfig(
                 max_steps=200,
                 batch_size=8,

@@ -1,0 +1,305 @@
+"""The originality check: invariant fingerprints, planted copies found, unrelated music clear."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from symusic import Note, Score, Tempo, TimeSignature, Track
+from typer.testing import CliRunner
+
+from helpers import make_score, write_score
+from lofi.analysis.melody import Line
+from lofi.analysis.originality import (
+    OriginalityIndex,
+    Reference,
+    Scoring,
+    Thresholds,
+    check,
+    fingerprints,
+    local_align,
+    memorization_rate,
+    symbols,
+    verdict_for,
+)
+from lofi.cli import originality as cli
+from lofi.corpus.manifest import Entry, write_manifest
+
+TPQ = 480
+DURATIONS = (0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 0.25, 0.25, 1.5, 2.0)  # beats; a folk-ish mix
+
+
+def random_tune(rng: np.random.Generator, notes: int = 64) -> list[tuple[float, float, int]]:
+    """A random walk in (onset beats, duration beats, pitch), mostly steps, sometimes leaps."""
+    out, beat, pitch = [], 0.0, int(rng.integers(62, 74))
+    for _ in range(notes):
+        duration = float(rng.choice(DURATIONS))
+        out.append((beat, duration, pitch))
+        beat += duration
+        step = int(rng.choice([-2, -1, 1, 2, -3, 3, 0, 4, -4, 5, -5, 7]))
+        pitch = int(np.clip(pitch + step, 55, 86))
+    return out
+
+
+def as_line(tune, bpm: float = 90.0, transpose: int = 0) -> Line:
+    spb = 60.0 / bpm
+    return Line.from_notes(
+        [o * spb for o, _, _ in tune], [d * spb for _, d, _ in tune], [p + transpose for _, _, p in tune]
+    )
+
+
+def lead_piece(tune, bpm: float = 90.0, band: bool = True) -> Score:
+    """The tune on a "Lead" flute over the helpers' keys, bass and drums."""
+    score = make_score(bars=8, bpm=bpm) if band else Score(TPQ)
+    if not band:
+        score.tempos.append(Tempo(0, bpm))
+        score.time_signatures.append(TimeSignature(0, 4, 4))
+    lead = Track(name="Lead", program=73, is_drum=False)
+    for onset, duration, pitch in tune:
+        lead.notes.append(Note(round(onset * TPQ), max(1, round(duration * TPQ)), pitch, 90))
+    score.tracks.append(lead)
+    return score
+
+
+def drums_only() -> Score:
+    score = make_score(bars=2)
+    kit = [t for t in score.tracks if t.is_drum]
+    score.tracks.clear()
+    score.tracks.extend(kit)
+    return score
+
+
+def plant(source, first: int, length: int, host, at: int, transpose: int = 5, slower: float = 1.5):
+    """``source[first:first+length]`` transposed and slower, one note changed and one ornament, in ``host``."""
+    excerpt = [(o, d, p) for o, d, p in source[first : first + length]]
+    base = excerpt[0][0]
+    copy = [((o - base) * slower, d * slower, p + transpose) for o, d, p in excerpt]
+    o, d, p = copy[6]
+    copy[6] = (o, d, p + 1)  # a changed note
+    o, d, p = copy[12]
+    grace = d / 4
+    copy[12:13] = [(o, grace, p + 2), (o + grace, d - grace, p)]  # an ornament: an upper neighbour before it
+    start = host[at][0]
+    length_beats = copy[-1][0] + copy[-1][1]
+    placed = [(start + o, d, p) for o, d, p in copy]
+    tail = [(o + length_beats, d, p) for o, d, p in host[at:]]
+    return host[:at] + placed + tail, (at, at + len(copy) - 1)
+
+
+@pytest.fixture(scope="module")
+def tunes():
+    rng = np.random.default_rng(7)
+    return [random_tune(rng) for _ in range(40)]
+
+
+@pytest.fixture(scope="module")
+def index(tunes):
+    return OriginalityIndex.build(
+        (Reference(f"tune{i:02d}.mid", "melody", "Lead"), as_line(t)) for i, t in enumerate(tunes)
+    )
+
+
+@pytest.fixture(scope="module")
+def stranger():
+    return random_tune(np.random.default_rng(1234), notes=80)
+
+
+def test_fingerprints_ignore_key_and_tempo(tunes):
+    line = as_line(tunes[0], bpm=90)
+    moved = as_line(tunes[0], bpm=61, transpose=-5)
+    assert fingerprints(line) == fingerprints(moved)
+    assert symbols(line).tolist() == symbols(moved).tolist()
+    # a change of rhythm is a change of fingerprint
+    swung = [(o, d, p) if i != 10 else (o + 0.25, d, p) for i, (o, d, p) in enumerate(tunes[0])]
+    assert fingerprints(as_line(swung)) != fingerprints(line)
+
+
+def test_a_planted_copy_is_flagged_with_its_source_and_span(index, tunes, stranger):
+    query, (first, last) = plant(tunes[17], first=20, length=32, host=stranger, at=30)
+    verdict = check(lead_piece(query, bpm=72), index)
+    assert verdict.verdict == "flagged"
+    assert verdict.score >= Thresholds().flag_bits
+    m = verdict.match
+    assert m.reference.id == "tune17.mid"
+    assert verdict.part == "Lead"
+    # the matched span lies on the planted notes, and on the excerpt in the reference
+    assert first - 1 <= m.query.first <= first + 3
+    assert last - 3 <= m.query.last <= last + 1
+    assert 20 - 1 <= m.match.first <= 20 + 3
+    assert 20 + 31 - 3 <= m.match.last <= 20 + 31 + 1
+    # times are seconds in each piece: the query at 72 BPM, the reference at 90 BPM
+    assert m.query.start_s == pytest.approx(query[m.query.first][0] * 60 / 72, abs=0.02)
+    assert m.match.start_s == pytest.approx(tunes[17][m.match.first][0] * 60 / 90, abs=0.02)
+    assert m.match.end_s > m.match.start_s
+
+
+def test_an_unrelated_melody_is_clear(index, stranger):
+    verdict = check(lead_piece(stranger), index)
+    assert verdict.verdict == "clear"
+    assert verdict.score < Thresholds().review_bits
+
+
+def test_the_index_agrees_with_brute_force_alignment(index, tunes, stranger):
+    query, _ = plant(tunes[3], first=5, length=32, host=stranger, at=10)
+    line = as_line(query)
+    fast = index.search(line)[0]
+    slow = index.brute_force(line)
+    assert fast.reference == slow.reference
+    assert fast.score == pytest.approx(slow.score)
+    assert (fast.query, fast.match) == (slow.query, slow.match)
+
+
+def test_local_alignment_of_identical_sequences_is_the_sum_of_its_matches():
+    q = np.array([3, 7, 7, 1, 9])
+    bits = np.array([2.0, 3.0, 1.5, 4.0, 2.5])
+    (score, qa, qb, ra, rb), (none, *_) = local_align(q, bits, np.zeros(5), [np.array([5, 3, 7, 7, 1, 9]), q * 0 + 200])
+    assert score == pytest.approx(bits.sum())
+    assert (qa, qb, ra, rb) == (0, 4, 1, 5)
+    assert none == 0.0
+
+
+def test_save_and_load_give_the_same_answers(index, tunes, stranger, tmp_path):
+    path = index.save(tmp_path / "originality" / "index.npz")
+    again = OriginalityIndex.load(path)
+    assert again.refs == index.refs
+    for name in ("sym", "keys", "post_ref", "post_pos", "df", "bigrams", "trigram_keys"):
+        assert np.array_equal(getattr(again, name), getattr(index, name))
+    query, _ = plant(tunes[30], first=0, length=24, host=stranger, at=8)
+    for line in (as_line(query), as_line(stranger), as_line(tunes[5])):
+        assert again.search(line, top=3) == index.search(line, top=3)
+    assert OriginalityIndex.load(tmp_path / "originality").refs == index.refs  # a folder works too
+
+
+def test_a_broken_index_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "index.npz"
+    bad.write_bytes(b"not an index")
+    with pytest.raises(ValueError, match="lofi originality build"):
+        OriginalityIndex.load(bad)
+    with pytest.raises(FileNotFoundError, match="lofi originality build"):
+        OriginalityIndex.load(tmp_path / "nothing.npz")
+
+
+def test_merged_replaces_a_reference_with_the_same_id(index, tunes):
+    new = [
+        (Reference("tune00.mid", "user", "Lead"), as_line(tunes[1])),
+        (Reference("mine.mid", "user"), as_line(tunes[2])),
+    ]
+    merged = index.merged(new)
+    assert len(merged) == len(index) + 1
+    ids = [r.id for r in merged.refs]
+    assert ids.count("tune00.mid") == 1
+    assert merged.refs[ids.index("tune00.mid")].source == "user"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: Score(TPQ), "no melody"),
+        (lambda: drums_only(), "no melody"),
+        (lambda: lead_piece([(0, 1, 60), (1, 1, 62), (2, 1, 64)], band=False), "no melody"),
+    ],
+    ids=["empty", "drums only", "three notes"],
+)
+def test_pieces_without_a_melody_are_clear_with_a_reason(index, make, reason):
+    verdict = check(make(), index)
+    assert verdict.verdict == "clear"
+    assert reason in verdict.reason
+    assert verdict.match is None
+
+
+def test_a_file_that_is_not_midi_raises(index, tmp_path):
+    junk = tmp_path / "song.mid"
+    junk.write_bytes(b"RIFF....WAVEfmt ")
+    with pytest.raises(ValueError, match="not a readable MIDI file"):
+        check(junk, index)
+
+
+def test_memorization_rate_is_the_share_flagged(index, tunes, stranger):
+    copy, _ = plant(tunes[9], first=10, length=32, host=stranger, at=40)
+    rate = memorization_rate([lead_piece(copy), lead_piece(stranger)], index)
+    assert rate == 0.5
+    assert memorization_rate([], index) == 0.0
+
+
+def test_verdict_levels_and_json():
+    t = Thresholds(review_bits=10, flag_bits=20)
+    assert [verdict_for(x, t) for x in (0, 9.9, 10, 19.9, 20)] == ["clear", "clear", "review", "review", "flagged"]
+    assert Scoring().mismatch_bits > 0
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+
+
+@pytest.fixture
+def cli_app():
+    app = typer.Typer()
+    app.add_typer(cli.app, name="originality")
+    app.command()(cli.check)
+    return app
+
+
+def invoke(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_add_then_check_from_the_command_line(cli_app, lofi_home, tunes, stranger, tmp_path):
+    folder = tmp_path / "catalogue"
+    for i in (4, 8):
+        write_score(lead_piece(tunes[i]), folder / f"song{i}.mid")
+    (folder / "notes.mid").write_text("not midi")
+    write_score(drums_only(), folder / "sub" / "beat.mid")
+
+    added = invoke(cli_app, "originality", "add", folder)
+    assert added.exit_code == 0, added.output
+    assert "added 2" in added.output
+    assert "notes.mid" in added.output and "beat.mid" in added.output  # skipped, with the reason
+    assert (lofi_home / "originality" / "index.npz").exists()
+
+    copy, _ = plant(tunes[8], first=8, length=32, host=stranger, at=20)
+    flagged = invoke(cli_app, "check", write_score(lead_piece(copy, bpm=70), tmp_path / "new.mid"), "--json")
+    assert flagged.exit_code == 1, flagged.output
+    data = json.loads(flagged.output)
+    assert data["verdict"] == "flagged"
+    assert data["match"]["reference"]["id"].endswith("song8.mid")
+    assert data["match"]["query"]["first"] < data["match"]["query"]["last"]
+
+    clear = invoke(cli_app, "check", write_score(lead_piece(stranger), tmp_path / "other.mid"))
+    assert clear.exit_code == 0, clear.output
+    assert "clear" in clear.output
+
+    junk = invoke(cli_app, "check", folder / "notes.mid")
+    assert junk.exit_code == 2
+    assert "not a readable MIDI file" in junk.output
+
+
+def test_check_without_an_index_says_how_to_build_one(cli_app, lofi_home, tmp_path):
+    result = invoke(cli_app, "check", write_score(make_score(bars=2), tmp_path / "a.mid"))
+    assert result.exit_code == 2
+    assert "lofi originality build" in result.output
+
+
+def test_build_indexes_the_training_split_and_keeps_added_melodies(cli_app, lofi_home, tunes, tmp_path):
+    corpus = lofi_home / "corpus"
+    entries = []
+    for i, split in enumerate(["train", "train", "val"]):
+        path = f"midi/melody/{i}.mid"
+        write_score(lead_piece(tunes[20 + i]), corpus / path)
+        entries.append(Entry(path=path, source="melody", status="accepted", split=split, has_lead=True))
+    write_manifest(corpus / "manifest.jsonl", entries)
+    mine = tmp_path / "mine"
+    write_score(lead_piece(tunes[30]), mine / "mine.mid")
+    assert invoke(cli_app, "originality", "add", mine).exit_code == 0
+
+    built = invoke(cli_app, "originality", "build")
+    assert built.exit_code == 0, built.output
+    refs = OriginalityIndex.load(lofi_home / "originality" / "index.npz").refs
+    assert sorted(r.id for r in refs if r.source == "melody") == ["midi/melody/0.mid", "midi/melody/1.mid"]
+    assert [r.id.endswith("mine.mid") for r in refs if r.source == "added"] == [True]
+
+
+def test_build_without_a_corpus_is_one_clear_error(cli_app, lofi_home):
+    result = invoke(cli_app, "originality", "build")
+    assert result.exit_code == 2
+    assert "lofi corpus build" in result.output
