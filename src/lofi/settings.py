@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     job_time_limit_s: float = Field(default=1800.0, description="Soft time limit of one job; hard limit 60 s later.")
     queue_visibility_timeout_s: float = Field(default=0.0, description="Redis redelivery; 0: hard limit + 10 min.")
     worker_heartbeat_s: float = Field(default=10.0, description="A Celery worker is dead after three missed beats.")
+    daily_count: int = Field(default=3, description="Tracks `lofi daily` makes.")
+    daily_moods: list[str] = Field(
+        default_factory=lambda: ["chill", "rainy", "jazzy", "sleepy"], description="The moods `lofi daily` cycles through."
+    )
     api_host: str = Field(default="127.0.0.1", description="Address `lofi serve` listens on.")
     api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, generate, info, render, serve, train
+from lofi.cli import corpus, evaluate, generate, info, jobs, originality, render, serve, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -28,6 +28,13 @@ app.command()(render.presets)
 app.command()(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command()(serve.serve)
+app.command()(jobs.batch)
+app.command()(jobs.daily)
+app.command()(jobs.interactive)
+app.command()(jobs.worker)
+app.command()(originality.check)
 app.command()(info.version)
 app.command()(info.info)
 app.add_typer(corpus.app, name="corpus")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(originality.app, name="originality")
