@@ -69,6 +69,7 @@ def evaluate(
         report = compare_sets(generated, reference, title=f"lofi evaluation: {checkpoint.model_id}")
         folder = out or settings.home / "eval" / checkpoint.model_id
         path = write_report(report, folder)
+        memorized = _memorization([score for _, score in tracks], folder)
 
     table = Table(title=f"[bold]{n} generated vs {len(reference)} {split} tracks", box=None)
     table.add_column("metric")
@@ -79,7 +80,41 @@ def evaluate(
         table.add_row(c.metric, _num(c.generated_mean), _num(c.reference_mean), _num(c.overlap))
     table.add_row("[bold]mean", "", "", f"[bold]{_num(report.mean_overlap)}")
     console.print(table)
+    if memorized is not None:
+        console.print(
+            f"memorization: {memorized['flagged']} of {memorized['tracks']} tracks flagged "
+            f"({memorized['rate']:.0%}; by reference source: {memorized['by_source'] or 'none'})"
+        )
     console.print(f"report: {path}", highlight=False, soft_wrap=True)
+
+
+def _memorization(scores: list, folder: Path) -> dict | None:
+    """The share of generated tracks the originality check flags against the training corpus's index.
+
+    Written to memorization.json beside the report; None when no index was built (`lofi originality build`).
+    """
+    import json
+    from collections import Counter
+
+    from lofi.analysis.originality import check, default_index_path, load_index
+    from lofi.files import atomic_write
+
+    if not default_index_path().is_file():
+        return None
+    index = load_index()
+    verdicts = [check(score, index) for score in scores]
+    flagged = [v for v in verdicts if v.flagged]
+    result = {
+        "tracks": len(verdicts),
+        "flagged": len(flagged),
+        "review": sum(v.verdict == "review" for v in verdicts),
+        "rate": len(flagged) / len(verdicts),
+        "by_source": dict(Counter(v.match.reference.source for v in flagged if v.match)),
+        "scores_bits": [round(v.score, 1) for v in verdicts],
+    }
+    text = json.dumps(result, indent=2) + "\n"
+    atomic_write(folder / "memorization.json", lambda p: p.write_text(text, encoding="utf-8"))
+    return result
 
 
 def _num(value: float) -> str:
