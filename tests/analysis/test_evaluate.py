@@ -2,10 +2,10 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -23,7 +23,6 @@ from lofi.analysis.metrics import Metrics
 from lofi.cli.evaluate import evaluate as eval_command
 from lofi.corpus.manifest import Entry, write_manifest
 from lofi.moods import MOODS
-from lofi.theory import Key
 
 # four-bar progressions in C major and D minor (as tests/compose trains its tiny model on)
 PROGRESSIONS = (
@@ -175,44 +174,9 @@ def test_eval_requests_spread_over_moods_keys_and_tempos():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A tiny model trained for a few seconds on code-built pieces: quick to compose with, not musical."""
-    from lofi.model import TrainConfig, model_config, train
-    from lofi.tokens.dataset import WindowDataset
-    from lofi.tokens.tokenizer import LofiTokenizer
-
-    tok = LofiTokenizer.create()
-    seqs = []
-    for i, chords in enumerate(PROGRESSIONS * 4):
-        score = make_score(bars=8, bpm=70 + 4 * i, chords=chords, program=(4, 0, 26)[i % 3])
-        key = Key.parse("D minor" if i % 2 else "C major")
-        seqs.append(np.array(tok.encode(score, ("chill", "rainy", "jazzy")[i % 3], key, 70 + 4 * i)))
-    data = WindowDataset({"train": seqs, "val": seqs[:2]}, tok.vocab_size, tok.bar_id, tok.pad_id)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = train(
-            model_config("tiny", tok.vocab_size),
-            data,
-            tmp_path_factory.mktemp("runs") / "tiny",
-            TrainConfig(
-                max_steps=150,
-                batch_size=8,
-                block_size=192,
-                lr=3e-3,
-                warmup_steps=20,
-                eval_every=75,
-                checkpoint_every=1000,
-                patience=10,
-                device="cpu",
-                seed=0,
-            ),
-            tok.to_dict(),
-            progress=False,
-        )
-    finally:
-        torch.set_num_threads(threads)
-    return result.best_path
+def tiny_model(tiny_checkpoint):
+    """The session's tiny model (tests/models.py): quick to compose with, not musical."""
+    return Path(tiny_checkpoint.path)
 
 
 def _app():

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
-from api_helpers import make_settings
+from api_helpers import make_settings, serving
 from lofi.api import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +25,8 @@ def server(tmp_path_factory, tiny_checkpoint) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LOFI_HOME", str(home))
         get_settings.cache_clear()
-        port = free_port()
-        app = create_app(make_settings(home, Path(tiny_checkpoint.path)))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("lofi serve did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(timeout=30)
+        with serving(create_app(make_settings(home, Path(tiny_checkpoint.path)))) as url:
+            yield url
     get_settings.cache_clear()
 
 

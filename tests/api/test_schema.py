@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api_helpers import make_settings
+from api_helpers import make_settings, serving
 from lofi.api import create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory, tiny_checkpoint):
     """The app on loopback, without workers: generated jobs stay queued, the API is what is tested."""
     home = tmp_path_factory.mktemp("schema-home")
-    port = _free_port()
     app = create_app(make_settings(home, Path(tiny_checkpoint.path), rate_limit="100000/minute"), start_workers=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(app) as url:
+        yield url
 
 
 def test_no_request_makes_the_server_fail(base_url):
