@@ -22,7 +22,7 @@ def base_url(tmp_path_factory, tiny_checkpoint):
         yield url
 
 
-def test_no_request_makes_the_server_fail(base_url):
+def test_no_request_makes_the_server_fail(base_url, tmp_path):
     """The schemathesis command, as a user would run it, with only the "no 5xx" check."""
     run = subprocess.run(
         [
@@ -30,7 +30,7 @@ def test_no_request_makes_the_server_fail(base_url):
             "--checks", "not_a_server_error", "--max-examples", "30", "--no-color",
             "--phases", "examples,coverage,fuzzing",
         ],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache stays out of the repo
     )  # fmt: skip
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-4000:]
