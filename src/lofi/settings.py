@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL of the catalog (e.g. postgresql+psycopg://...); empty: SQLite in home."
     )
-    queue_url: str = Field(default="", description="redis://... runs jobs on Celery workers; empty: in-process workers.")
+    queue_url: str = Field(
+        default="", description="redis://... runs jobs on Celery workers; empty: in-process workers."
+    )
     cache_url: str = Field(default="", description="redis://... shares the generation cache; empty: in-process LRU.")
     cache_size: int = Field(default=1024, description="Entries of the in-process generation cache.")
     workers: int = Field(default=1, description="Job worker processes (embedded) or Celery concurrency.")
@@ -41,8 +43,19 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=10.0, description="A Celery worker is dead after three missed beats.")
     daily_count: int = Field(default=3, description="Tracks `lofi daily` makes.")
     daily_moods: list[str] = Field(
-        default_factory=lambda: ["chill", "rainy", "jazzy", "sleepy"], description="The moods `lofi daily` cycles through."
+        default_factory=lambda: ["chill", "rainy", "jazzy", "sleepy"],
+        description="The moods `lofi daily` cycles through.",
     )
+    audience_timezone: str = Field(default="America/New_York", description="Time zone of the upload schedule.")
+    upload_hours: list[int] = Field(default_factory=lambda: [9, 15, 20], description="Local hours of upload slots.")
+    daily_time: str = Field(default="06:00", description="Local time the daily set is made (APScheduler or cron).")
+    youtube_token_file: Path | None = Field(
+        default=None, description="OAuth token file; None: home/youtube-token.json."
+    )
+    youtube_playlist_id: str = Field(default="", description="Playlist every upload joins; empty: none.")
+    youtube_privacy: str = Field(default="private", description="private, unlisted or public.")
+    youtube_community: bool = Field(default=False, description="Post the track info as a comment after uploading.")
+    youtube_api_url: str = Field(default="", description="YouTube API base URL; empty: Google's (tests use a fake).")
     api_host: str = Field(default="127.0.0.1", description="Address `lofi serve` listens on.")
     api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")

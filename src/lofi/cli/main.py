@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, generate, info, jobs, originality, render, serve, train
+from lofi.cli import corpus, evaluate, generate, info, jobs, originality, publish, render, serve, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -38,3 +38,4 @@ app.command()(info.info)
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(originality.app, name="originality")
+app.add_typer(publish.app, name="publish")
