@@ -124,7 +124,7 @@ def main() -> None:
         [
             "| step | seconds | real time | note |",
             "|---|---|---|---|",
-            row("synthesis: one FluidSynth, one pass, a stem per audio group", t_synth, f"{len(stems)} stems"),
+            row("synthesis: two FluidSynths side by side, a stem per audio group", t_synth, f"{len(stems)} stems"),
             row("baseline: one FluidSynth per part, 16-bit `get_samples`", t_naive, "SoundFont loaded per part"),
             row("effects: levels, kick ducking, `dusty` bus chain", t_effects, ""),
             row(

@@ -9,6 +9,8 @@ sound. Output is float32, so nothing is quantized before mastering.
 from __future__ import annotations
 
 import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from lofi.render.palette import Preset, choose, role_of
 
 DRUM_CHANNEL = 9
 PITCHED_CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)
+SYNTH_THREADS = min(2, os.cpu_count() or 1)  # synthesizers playing side by side, each with some of the parts
 BLOCK = 8192  # samples per FluidSynth call at most
 TAIL_S = 2.0  # release and decay after the last note-off
 INSTALL_HINT = "install it with `make setup` (Debian: apt-get install libfluidsynth3 fluid-soundfont-gm)"
@@ -108,13 +111,8 @@ def _events(score: Score, parts: list[Part], sample_rate: int) -> np.ndarray:
     return events[np.lexsort((events[:, 1], events[:, 0]))]
 
 
-def render_stems(
-    score: Score, soundfont: Path, sample_rate: int = 44100, mood: str | None = None
-) -> tuple[dict[str, np.ndarray], list[Part]]:
-    """Each part as a float32 (2, samples) stem, all the same length; and the parts (with presets) used."""
-    fluidsynth = load_fluidsynth()
-    soundfont = check_soundfont(soundfont)
-    synth = fluidsynth.Synth(
+def _new_synth(fluidsynth, sample_rate: int):
+    return fluidsynth.Synth(
         gain=0.5,
         samplerate=float(sample_rate),
         **{
@@ -126,19 +124,60 @@ def render_stems(
             "synth.polyphony": 512,
         },
     )
+
+
+def _load(synth, soundfont: Path) -> int:
+    sfid = synth.sfload(str(soundfont))
+    if sfid < 0:
+        raise SynthUnavailable(f"FluidSynth could not load the SoundFont {soundfont}: {INSTALL_HINT}")
+    return sfid
+
+
+def _balanced(parts: list[Part], events: np.ndarray, groups: int) -> list[list[Part]]:
+    """Parts split into ``groups`` sets with about as many events each (the work of a synthesizer)."""
+    counts = {part.channel: int(np.sum(events[:, 2] == part.channel)) for part in parts}
+    sets: list[list[Part]] = [[] for _ in range(min(groups, len(parts)))]
+    for part in sorted(parts, key=lambda p: -counts[p.channel]):
+        min(sets, key=lambda g: sum(counts[p.channel] for p in g)).append(part)
+    return [g for g in sets if g]
+
+
+def render_stems(
+    score: Score, soundfont: Path, sample_rate: int = 44100, mood: str | None = None, threads: int = SYNTH_THREADS
+) -> tuple[dict[str, np.ndarray], list[Part]]:
+    """Each part as a float32 (2, samples) stem, all the same length; and the parts (with presets) used.
+
+    With ``threads`` > 1 the parts are shared among that many synthesizers playing side by side
+    (FluidSynth renders with Python's lock released); each part still has its own channel and stem.
+    """
+    fluidsynth = load_fluidsynth()
+    soundfont = check_soundfont(soundfont)
+    synths = [_new_synth(fluidsynth, sample_rate)]
     try:
-        sfid = synth.sfload(str(soundfont))
-        if sfid < 0:
-            raise SynthUnavailable(f"FluidSynth could not load the SoundFont {soundfont}: {INSTALL_HINT}")
-        parts = plan_parts(score, _soundfont_presets(synth, sfid), mood)
-        for part in parts:
-            synth.program_select(part.channel, sfid, part.preset.bank, part.preset.number)
+        sfid = _load(synths[0], soundfont)
+        parts = plan_parts(score, _soundfont_presets(synths[0], sfid), mood)
         events = _events(score, parts, sample_rate)
         length = int(events[-1, 0] + TAIL_S * sample_rate) if len(events) else int(sample_rate)
-        stems = _run(fluidsynth, synth, events, parts, length)
+        groups = _balanced(parts, events, max(1, threads))
+        jobs = []
+        for n, group in enumerate(groups):
+            if n > 0:
+                synths.append(_new_synth(fluidsynth, sample_rate))
+                sfid = _load(synths[n], soundfont)
+            for part in group:
+                synths[n].program_select(part.channel, sfid, part.preset.bank, part.preset.number)
+            mine = events[np.isin(events[:, 2], [part.channel for part in group])]
+            jobs.append((synths[n], mine, group))
+        if len(jobs) == 1:
+            stems = _run(fluidsynth, *jobs[0], length)
+        else:
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                results = pool.map(lambda job: _run(fluidsynth, *job, length), jobs)
+                stems = {name: stem for result in results for name, stem in result.items()}
     finally:
-        synth.delete()
-    return stems, parts
+        for synth in synths:
+            synth.delete()
+    return {part.name: stems[part.name] for part in parts}, parts
 
 
 def _run(fluidsynth, synth, events: np.ndarray, parts: list[Part], length: int) -> dict[str, np.ndarray]:
