@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from common import machine, write_section
 
 CONNECTIONS = 100

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import machine, timed, write_section
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
+from common import machine, timed, write_section
 from lofi.render import mix
 from lofi.render.humanize import Humanize
 from lofi.render.master import loudness, master, true_peak_db
