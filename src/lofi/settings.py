@@ -9,6 +9,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Debian's fluid-soundfont-gm; one place, so the settings and the stages' own defaults agree
+DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
 
 class Settings(BaseSettings):
@@ -20,9 +22,7 @@ class Settings(BaseSettings):
     mma_bin: str = Field(default="mma", description="The MMA executable that renders grooves.")
     openmsx_dir: Path = Field(default=Path("/usr/share/games/openttd/baseset/openmsx"))
     corpus_file_timeout_s: float = Field(default=20.0, description="Per-file limit of the quality filter.")
-    soundfont: Path = Field(
-        default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), description="General MIDI SoundFont (fluid-soundfont-gm)."
-    )
+    soundfont: Path = Field(default=DEFAULT_SOUNDFONT, description="General MIDI SoundFont (fluid-soundfont-gm).")
     sample_rate: int = Field(default=44100, description="Sample rate of stems and masters, Hz.")
     preset: str = Field(default="dusty", description="Effects preset used when none is asked for.")
     lufs: float = Field(default=-14.0, description="Integrated loudness target of the master, LUFS.")

@@ -25,7 +25,6 @@ from lofi.api.routes import API_PREFIX, health, jobs, options, tracks, ws
 from lofi.settings import Settings, get_settings
 
 WEB = Path(__file__).parent / "web"
-PREFIX = API_PREFIX
 
 
 def _snapshot(app: FastAPI) -> dict:
@@ -82,7 +81,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         summary="Compose, render and publish lo-fi tracks.",
         lifespan=lifespan,
         docs_url="/docs",
-        openapi_url=f"{PREFIX}/openapi.json",
+        openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.state.settings = settings
     app.state.metrics = api_metrics.Metrics()
@@ -100,7 +99,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     async def value_error(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    @app.get(f"{PREFIX}/metrics", include_in_schema=False)
+    @app.get(f"{API_PREFIX}/metrics", include_in_schema=False)
     def prometheus() -> Response:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lofi.compose.request import MINUTES_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import PRESETS
 from lofi.theory import Key
+from lofi.tokens.tokenizer import TEMPO_RANGE
 
 Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
@@ -22,9 +24,9 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mood: Mood = Field(description=f"One of: {', '.join(MOODS)}.")  # type: ignore[valid-type]
-    bpm: int = Field(default=75, ge=50, le=130, description="Tempo in beats per minute.")
+    bpm: int = Field(default=75, ge=TEMPO_RANGE[0], le=TEMPO_RANGE[1], description="Tempo in beats per minute.")
     key: str = Field(default="C major", max_length=32, description='e.g. "D minor", "Dm", "Bb major", "F#".')
-    minutes: float = Field(default=2.0, ge=0.25, le=10.0, description="Length in minutes.")
+    minutes: float = Field(default=2.0, ge=MINUTES_RANGE[0], le=MINUTES_RANGE[1], description="Length in minutes.")
     seed: int | None = Field(default=None, ge=0, lt=2**32, description="Seed; random (and recorded) when absent.")
     preset: PresetName = Field(default="dusty", description="Effects preset.")  # type: ignore[valid-type]
     formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -82,18 +83,10 @@ def render(
     """Render a MIDI file to mastered audio: track.wav, track.mp3, stems/, spectrogram and waveform."""
     with user_errors():
         from lofi.moods import check_mood
-        from lofi.render.track import RenderOptions, render_midi
+        from lofi.render.track import render_midi
 
         options = track_options(True, preset, lufs, true_peak)
-        render_options = RenderOptions(
-            preset=options.preset,
-            lufs=options.lufs,
-            true_peak_db=options.true_peak_db,
-            mood=check_mood(mood) if mood else None,
-            seed=seed,
-            humanize=humanize,
-            soundfont=options.soundfont,
-        )
+        render_options = replace(options.render_options(check_mood(mood) if mood else None, seed), humanize=humanize)
         folder = out or midi.with_suffix("")
         with console.status(f"rendering {midi.name}..."):
             audio = render_midi(midi, folder, render_options)

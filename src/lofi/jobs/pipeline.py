@@ -17,6 +17,7 @@ from lofi.files import atomic_write
 from lofi.model.checkpoint import Checkpoint
 from lofi.publish import publish_step
 from lofi.render.track import RenderOptions, render_midi
+from lofi.settings import DEFAULT_SOUNDFONT
 
 Progress = Callable[[float, str], None]  # fraction of the whole job done (0..1), and what is happening
 
@@ -31,12 +32,12 @@ class TrackOptions:
     preset: str = "dusty"
     lufs: float = -14.0
     true_peak_db: float = -1.0
-    soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    soundfont: Path = DEFAULT_SOUNDFONT
     video: bool = False  # also make video.mp4 (needs audio)
     resolution: str = "1080p"
     template: str = "bars"
 
-    def render_options(self, mood: str, seed: int) -> RenderOptions:
+    def render_options(self, mood: str | None, seed: int) -> RenderOptions:
         return RenderOptions(
             preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
             soundfont=self.soundfont,

@@ -22,6 +22,7 @@ from lofi.render.humanize import Humanize
 from lofi.render.master import Mastered, master
 from lofi.render.presets import get_preset
 from lofi.render.synth import Part, render_stems
+from lofi.settings import DEFAULT_SOUNDFONT
 
 MP3_QUALITY = "V0"  # LAME's best variable bit rate: transparent, smaller than 320 kbps
 
@@ -35,7 +36,7 @@ class RenderOptions:
     mood: str | None = None  # picks the instrument palette; None keeps each part's own GM program
     seed: int = 0  # humanization and the random parts of the effects
     humanize: bool = True
-    soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    soundfont: Path = DEFAULT_SOUNDFONT
 
 
 @dataclass

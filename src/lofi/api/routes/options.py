@@ -6,12 +6,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from lofi.api.routes import API_PREFIX
+from lofi.compose.request import MINUTES_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import DEFAULT_PRESET, PRESETS
 from lofi.theory.keys import Key
+from lofi.theory.pitch import FLAT_NAMES
+from lofi.tokens.tokenizer import TEMPO_RANGE
 
 router = APIRouter(prefix=API_PREFIX, tags=["options"])
-TONICS = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 
 
 class Options(BaseModel):
@@ -25,12 +27,12 @@ class Options(BaseModel):
 
 @router.get("/options", response_model=Options)
 def options() -> Options:
-    keys = [Key.parse(f"{tonic} {mode}").name for mode in ("minor", "major") for tonic in TONICS]
+    keys = [Key.parse(f"{tonic} {mode}").name for mode in ("minor", "major") for tonic in FLAT_NAMES]
     return Options(
         moods=list(MOODS),
         keys=keys,
         presets={name: preset.description for name, preset in PRESETS.items()},
         default_preset=DEFAULT_PRESET,
-        bpm=(50, 130),
-        minutes=(0.25, 10.0),
+        bpm=TEMPO_RANGE,
+        minutes=MINUTES_RANGE,
     )
