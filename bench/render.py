@@ -4,7 +4,8 @@ Baselines, measured in the same run on the same score:
 - synthesis: the plain way, one FluidSynth per part, each loading the whole SoundFont and writing 16-bit
   samples through pyfluidsynth's ``get_samples``;
 - mastering: gain to the loudness target from pyloudnorm, then pedalboard's Limiter (sample peaks, not
-  true peaks: the simple way, which our mastering replaces).
+  true peaks: the simple way, which our mastering replaces);
+- loudness: pyloudnorm's ``integrated_loudness`` (per-block Python loop), which lofi's measurement replaces.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pyloudnorm
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 from common import machine, timed, write_section
@@ -103,13 +105,15 @@ def main() -> None:
     roles = {p.name: p.role for p in parts}
 
     def effects():
-        ducked = mix.duck(mix.level(stems, roles), roles, mix.kick_times(humanized), RATE)
+        ducked = mix.balance(stems, roles, mix.kick_times(humanized), RATE)
         return get_preset("dusty").chain(1)(mix.premix(ducked), RATE)
 
     t_effects, coloured = timed(effects)
     t_master, mastered = timed(lambda: master(coloured, RATE))
     t_naive_master, naive = timed(lambda: naive_master(coloured))
-    t_whole, rendered = timed(lambda: render(score, options), repeat=1)
+    t_loudness, ours = timed(lambda: loudness(coloured, RATE))
+    t_pyloudnorm, theirs = timed(lambda: pyloudnorm.Meter(RATE).integrated_loudness(coloured.T.astype(np.float64)))
+    t_whole, rendered = timed(lambda: render(score, options))
 
     import tempfile
     from pathlib import Path
@@ -137,13 +141,16 @@ def main() -> None:
                 t_naive_master,
                 f"{loudness(naive, RATE):.2f} LUFS, {true_peak_db(naive):.2f} dBTP (sample-peak limiter)",
             ),
+            row("loudness measurement (BS.1770, one call; mastering makes 2-3)", t_loudness, f"{ours:.3f} LUFS"),
+            row("baseline: pyloudnorm `integrated_loudness`", t_pyloudnorm, f"{theirs:.3f} LUFS"),
             row("**whole audio stage** (`render`: humanize, synth, effects, master)", t_whole, "target: 20x"),
             row("writing: wav, mp3 V0, FLAC stems, spectrogram and waveform PNG", t_write, "two threads"),
         ]
     )
     body = f"""Method: a {MINUTES:.0f}-minute, 4-part score (keys, pad, bass, drums at {BPM} BPM) built by
-`bench/render.py`; 44.1 kHz stereo; medians of 3 runs for the steps, one run for the baselines, the whole
-stage and writing. Real time = track length / wall time. Machine: {machine()}.
+`bench/render.py`; 44.1 kHz stereo; medians of 3 runs for the steps and the whole stage (a worker renders
+track after track, so the SoundFont is loaded once), one run for the baselines and writing. Real time =
+track length / wall time. Machine: {machine()}.
 
 {table}
 """

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import hilbert
 
 from lofi.render.effects import (
@@ -324,6 +326,36 @@ def test_sidechain_ducks_at_each_kick_and_recovers():
         assert gain[onset + round(0.250 * SR)] > -0.1  # five releases: back near 0 dB
         assert np.all(np.diff(gain[onset : onset + round(0.4 * SR)]) >= 0)  # recovering all the way
     assert np.all(gain[: round(0.45 * SR)] == 0)
+
+
+def reference_duck_db(kicks_s, n, depth_db, attack_ms, release_ms):
+    """The sidechain curve by its definition, sample by sample from the latest and the next onset."""
+    onsets = np.unique(np.round(np.asarray(kicks_s) * SR).astype(np.int64))
+    samples = np.arange(n)
+    after = np.searchsorted(onsets, samples, side="right")  # onsets[after - 1] <= sample < onsets[after]
+    last = np.where(after > 0, onsets[np.maximum(after - 1, 0)], -(10**12))
+    at_or_after = np.searchsorted(onsets, samples, side="left")
+    following = np.where(at_or_after < onsets.size, onsets[np.minimum(at_or_after, onsets.size - 1)], 10**12)
+    release = np.exp(-(samples - last) / (release_ms * 1e-3 * SR))
+    attack_len = attack_ms * 1e-3 * SR
+    attack = np.clip(1 - (following - samples) / attack_len, 0, 1) if attack_len else following == samples
+    return -depth_db * np.maximum(release, attack)
+
+
+@given(
+    kicks=st.lists(st.floats(-0.05, 0.2), max_size=10),
+    n=st.integers(1, 9000),
+    depth_db=st.floats(0.5, 12),
+    attack_ms=st.sampled_from([0.0, 0.01, 1.0, 5.0, 30.0]),
+    release_ms=st.floats(0.05, 80),
+)
+@settings(max_examples=150, deadline=None)
+def test_sidechain_curve_follows_its_definition(kicks, n, depth_db, attack_ms, release_ms):
+    effect = Sidechain(kick_times_s=tuple(kicks), depth_db=depth_db, attack_ms=attack_ms, release_ms=release_ms)
+    curve = effect.gain_db(n, SR)
+    assert curve.dtype == np.float32 and curve.shape == (n,)
+    expected = reference_duck_db(kicks, n, depth_db, attack_ms, release_ms) if kicks else np.zeros(n)
+    np.testing.assert_allclose(curve, expected, atol=1e-4)
 
 
 def test_sidechain_without_kicks_is_identity():

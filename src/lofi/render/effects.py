@@ -795,25 +795,29 @@ class Sidechain(Effect):
         onsets = np.unique(np.round(np.asarray(self.kick_times_s, dtype=np.float64) * sample_rate).astype(np.int64))
         if n == 0 or onsets.size == 0 or self.depth_db == 0:
             return np.zeros(n, dtype=np.float32)
-        far = np.int64(4 * n + 10**9)
-        inside = onsets[(onsets >= 0) & (onsets < n)]
-        before, after = onsets[onsets < 0], onsets[onsets >= n]
-        # latest onset at or before each sample, and the next one at or after it
-        last = np.full(n, before[-1] if before.size else -far, dtype=np.int64)
-        last[inside] = inside
-        np.maximum.accumulate(last, out=last)
-        nxt = np.full(n, after[0] if after.size else far, dtype=np.int64)
-        nxt[inside] = inside
-        nxt = np.minimum.accumulate(nxt[::-1])[::-1]
-        samples = np.arange(n, dtype=np.int64)
         tau = self.release_ms * 1e-3 * sample_rate
-        release = np.exp(-((samples - last).astype(np.float32) / np.float32(tau)))
         attack_len = self.attack_ms * 1e-3 * sample_rate
-        if attack_len > 0:
-            attack = np.clip(1 - (nxt - samples).astype(np.float32) / np.float32(attack_len), 0, 1)
-        else:
-            attack = (nxt == samples).astype(np.float32)
-        return (-self.depth_db * np.maximum(release, attack)).astype(np.float32)
+        # a release is written out until it is under 1e-8 of the depth (exp(-19)); past that the gain is 0 dB
+        tail = int(np.ceil(19 * tau)) + 1
+        release = np.exp(-(np.arange(tail, dtype=np.float32) / np.float32(tau)))
+        duck = np.zeros(n, dtype=np.float32)  # 0..1: the share of the depth at each sample
+        # kicks are a few per second: a loop over them writes short segments instead of whole-track arrays
+        for i, onset in enumerate(onsets):
+            previous = onsets[i - 1] if i else None
+            following = onsets[i + 1] if i + 1 < onsets.size else None
+            # the release from this kick until the next one (or until it has died away)
+            start, stop = max(int(onset), 0), min(n, int(onset) + tail, n if following is None else int(following))
+            if start < stop:
+                duck[start:stop] = release[start - onset : stop - onset]
+            # the look-ahead ramp down to this kick, over samples whose next kick it is
+            first = 0 if previous is None else int(previous) + 1
+            ramp_start, ramp_stop = max(first, int(np.floor(onset - attack_len)) + 1, 0), min(int(onset) + 1, n)
+            if ramp_start < ramp_stop:
+                ahead = (onset - np.arange(ramp_start, ramp_stop)).astype(np.float32)
+                ramp = np.clip(1 - ahead / np.float32(attack_len), 0, 1) if attack_len > 0 else (ahead == 0)
+                np.maximum(duck[ramp_start:ramp_stop], ramp, out=duck[ramp_start:ramp_stop])
+        duck *= np.float32(-self.depth_db)
+        return duck
 
     def process(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         gain = 10 ** (self.gain_db(audio.shape[1], sample_rate) / np.float32(20))

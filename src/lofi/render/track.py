@@ -76,7 +76,7 @@ def render(score: Score, options: RenderOptions) -> Rendered:
 
     clock = time.perf_counter()
     roles = {part.name: part.role for part in parts}
-    stems = mix.duck(mix.level(stems, roles), roles, mix.kick_times(score), options.sample_rate)
+    stems = mix.balance(stems, roles, mix.kick_times(score), options.sample_rate)
     premix = mix.premix(stems)
     coloured = get_preset(options.preset).chain(options.seed)(premix, options.sample_rate)
     timings["effects"] = time.perf_counter() - clock
