@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lofi needs. Idempotent: installs only what is missing.
-# Runs as root, or through sudo otherwise. Used by `make setup` (and by the container build).
+# Runs as root, or through sudo otherwise. Used by `make setup` and by the container build
+# (deploy/Dockerfile), which passes --runtime to leave out what only the tests need.
 set -euo pipefail
 
 PACKAGES=(
@@ -11,10 +12,18 @@ PACKAGES=(
   fluid-soundfont-gm  # the General MIDI SoundFont every part is rendered with
   ffmpeg              # video encoding (and ffprobe, which the tests use)
   fonts-dejavu-core   # the title font on covers, thumbnails and videos
+)
+TEST_PACKAGES=(
   postgresql          # the catalog at scale; tests start their own server on loopback
   redis-server        # the queue broker and cache at scale; tests start their own on loopback
   chromium            # the dashboard's browser test (driven by Playwright, no browser download)
+  prometheus          # promtool checks the alert rules; tests scrape a real `lofi serve` with it
 )
+case "${1:-}" in
+  --runtime) ;;  # a server or worker image: the tests' servers and browser stay out
+  "") PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -32,4 +41,6 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "installing system packages: ${missing[*]}"
 $SUDO apt-get update -q
+# Debian's prometheus package tries to start its service; without systemd (a container) that is
+# refused by policy-rc.d or fails harmlessly, and the tests start their own server anyway.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from scipy.signal import butter, sosfilt
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 TPQ = 480
@@ -46,3 +48,12 @@ def write_score(score: Score, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     score.dump_midi(str(path))
     return path
+
+
+def music_like(seconds: float = 20.0, level: float = 0.05, seed: int = 0, rate: int = 44100) -> np.ndarray:
+    """Band-limited noise with a few loud transients, stereo."""
+    rng = np.random.default_rng(seed)
+    band = butter(4, [60, 9000], btype="band", fs=rate, output="sos")
+    x = sosfilt(band, rng.normal(0, level, (2, int(seconds * rate))))
+    x[:, :: rate // 2] += 0.8  # a click every half second: peaks far above the body
+    return x.astype(np.float32)

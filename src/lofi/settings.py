@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -14,7 +15,7 @@ DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOFI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LOFI_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default=Path.home() / ".lofi", description="Where corpus, runs and tracks live.")
     # The committed default checkpoint ships inside the package so `lofi generate` works after install.
@@ -56,12 +57,29 @@ class Settings(BaseSettings):
     youtube_privacy: str = Field(default="private", description="private, unlisted or public.")
     youtube_community: bool = Field(default=False, description="Post the track info as a comment after uploading.")
     youtube_api_url: str = Field(default="", description="YouTube API base URL; empty: Google's (tests use a fake).")
+    youtube_daily_quota: int = Field(
+        default=10000, description="YouTube API units a day (Pacific time); uploads past it are refused."
+    )
     api_host: str = Field(default="127.0.0.1", description="Address `lofi serve` listens on.")
     api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")
     api_key: str = Field(default="", description="When set, write endpoints need it in the X-API-Key header.")
     rate_limit: str = Field(default="30/minute", description="Limit of POST /api/v1/generate per client.")
     torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
+    engine: str = Field(default="auto", description="Inference engine (lofi.model.engines); auto: the fastest here.")
+    # operations (docs/OPERATIONS.md): logs, traces, shutdown
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text (for people) or json (one object a line, for services and log stores)."
+    )
+    log_level: str = Field(default="INFO", description="Level of lofi's logs: DEBUG, INFO, WARNING, ERROR.")
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("LOFI_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector (http://host:4318) the pipeline's traces go to; empty: no tracing.",
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, description="On SIGTERM, how long running jobs may finish before they are requeued."
+    )
 
     @property
     def corpus_dir(self) -> Path:
@@ -78,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def tracks_dir(self) -> Path:
         return self.home / "tracks"
+
+    @property
+    def mixes_dir(self) -> Path:
+        return self.home / "mixes"
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,8 @@ def test_health_answers(client):
 def test_ready_checks_model_catalog_and_queue(client):
     answer = client.get(f"{V1}/ready")
     assert answer.status_code == 200
-    assert answer.json() == {"ready": True, "checks": {"model": "ok", "catalog": "ok", "queue": "ok"}}
+    checks = {"model": "ok", "catalog": "ok", "queue": "ok", "workers": "ok"}  # workers: the embedded ones
+    assert answer.json() == {"ready": True, "checks": checks}
 
 
 def test_ready_is_503_without_a_model(api_home, tmp_path):

@@ -375,3 +375,27 @@ def test_sqlite_shares_its_file(tmp_path: Path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 10_000
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_quota_is_summed_per_pacific_day(catalog: Catalog, tmp_path: Path):
+    # 2026-03-08 is the day the US springs forward: the Pacific day runs 08:00 UTC to 07:00 UTC next day
+    with catalog.session() as s:
+        q.add_track(s, write_track(tmp_path))
+        first, second, other = (q.add_upload(s, "rainy-d-minor-72bpm-7", "youtube").id for _ in range(3))
+        q.add_quota(s, first, 1600, datetime(2026, 3, 8, 7, 59, tzinfo=UTC))  # 23:59 on the 7th in Los Angeles
+        q.add_quota(s, second, 1600, datetime(2026, 3, 8, 8, 0, tzinfo=UTC))  # midnight: a new quota day
+        q.add_quota(s, second, 50, datetime(2026, 3, 8, 8, 1, tzinfo=UTC))  # the same upload's thumbnail
+        q.add_quota(s, other, 1650, datetime(2026, 3, 9, 6, 59, tzinfo=UTC))  # 23:59 PDT, still the 8th
+        assert q.add_quota(s, first, 50, datetime(2026, 3, 8, 7, 59, 30, tzinfo=UTC)).quota_units == 1650
+    assert q.quota_day(datetime(2026, 3, 8, 12, tzinfo=UTC)) == (
+        datetime(2026, 3, 8, 8, tzinfo=UTC), datetime(2026, 3, 9, 7, tzinfo=UTC)
+    )  # fmt: skip
+    with catalog.session() as s:
+        assert q.quota_used_today(s, now=datetime(2026, 3, 8, 7, 59, 59, tzinfo=UTC)) == 1650
+        assert q.quota_used_today(s, now=datetime(2026, 3, 8, 20, tzinfo=UTC)) == 1600 + 50 + 1650
+        assert q.quota_used_today(s, now=datetime(2026, 3, 9, 7, tzinfo=UTC)) == 0  # the 9th, Pacific
+        assert q.quota_used_today(s, "vimeo", now=datetime(2026, 3, 8, 20, tzinfo=UTC)) == 0
+        records = {u.id: u.to_record() for u in q.list_uploads(s)}
+    assert records[second].quota_units == 1650 and records[second].quota_at == datetime(2026, 3, 8, 8, 1, tzinfo=UTC)
+    with pytest.raises(LookupError), catalog.session() as s:
+        q.add_quota(s, 999, 50)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -80,5 +81,42 @@ def test_downgrade_to_nothing_and_back(catalog_url: str):
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
         upgrade(engine)
         assert {"tracks", "jobs", "job_events", "uploads"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_0002_adds_the_quota_columns_and_keeps_the_uploads(catalog_url: str, tmp_path: Path):
+    from test_catalog import write_track
+
+    engine = make_engine(catalog_url)
+    config = alembic_config()
+    try:
+        upgrade(engine, "0001")
+        assert "quota_units" not in {c["name"] for c in inspect(engine).get_columns("uploads")}
+        with engine.begin() as connection:  # an upload made before 0002, in 0001's schema
+            values = q.track_values(
+                write_track(tmp_path), json.loads((tmp_path / "rainy-d-minor-72bpm-7" / "metadata.json").read_text())
+            )
+            columns = ", ".join(values)
+            connection.execute(
+                text(f"INSERT INTO tracks ({columns}) VALUES ({', '.join(':' + k for k in values)})"),
+                values | {"metadata": json.dumps(values["metadata"])},
+            )
+            connection.execute(
+                text("INSERT INTO uploads (track_id, platform, status, created_at) VALUES (:t, 'youtube', 'done', :c)"),
+                {"t": values["id"], "c": values["created_at"]},
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT quota_units, quota_at FROM uploads")).one() == (0, None)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert {c["name"] for c in inspect(engine).get_columns("uploads")} >= {"id", "status"}
+        assert "quota_units" not in {c["name"] for c in inspect(engine).get_columns("uploads")}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM uploads")).scalar() == 1
+        upgrade(engine)
+        assert {"quota_units", "quota_at"} <= {c["name"] for c in inspect(engine).get_columns("uploads")}
     finally:
         engine.dispose()

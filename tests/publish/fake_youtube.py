@@ -11,7 +11,11 @@ It answers the calls lofi makes, as Google documents them:
 - ``POST /upload/youtube/v3/thumbnails/set?videoId=...``, ``POST /youtube/v3/playlistItems`` and
   ``POST /youtube/v3/commentThreads``.
 
-Every request needs ``Authorization: Bearer <token>``. Faults are scripted per kind of request:
+Every request needs ``Authorization: Bearer <token>`` with a token the server issued (``TOKEN`` to start
+with). ``POST /token`` is an OAuth 2.0 token endpoint (RFC 6749 section 6, as Google's answers it): a
+``grant_type=refresh_token`` form with a known refresh token gets a new access token, and with
+``rotate_refresh_tokens`` a new refresh token that replaces the old one. A token file whose ``token_uri``
+points here lets google-auth refresh for real, over HTTP. Faults are scripted per kind of request:
 ``script("put", "ok", "503", then="ok")`` makes the second chunk PUT fail with a 503. A fault is
 ``"ok"``, a status code (``"503"``), ``"drop"`` (read the whole body, then close without answering) or
 ``"cut"`` (read half the body, keep the whole 256 KiB pieces of it, as Google does, and close).
@@ -30,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "fake-access-token"
+REFRESH_TOKEN = "fake-refresh-token"
+TOKEN_LIFETIME_S = 3600
 GRANULE = 256 * 1024  # Google keeps received bytes in whole 256 KiB pieces
 QUOTA = {"videos.insert": 1600, "thumbnails.set": 50, "playlistItems.insert": 50, "commentThreads.insert": 50}
 
@@ -73,6 +79,10 @@ class FakeYouTube:
         self.playlist_items: list[dict] = []
         self.comment_threads: list[dict] = []
         self.quota: Counter[str] = Counter()
+        self.access_tokens: set[str] = {TOKEN}
+        self.refresh_tokens: set[str] = {REFRESH_TOKEN}
+        self.rotate_refresh_tokens = False
+        self.refreshes: list[dict[str, str]] = []  # the forms POSTed to /token
         self._scripts: dict[str, tuple[deque[str], str]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -97,6 +107,15 @@ class FakeYouTube:
         in turn, and every later one ``then``. Status queries (PUT ``bytes */n``) are never faulted."""
         with self._lock:
             self._scripts[kind] = (deque(outcomes), then)
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.url}token"
+
+    def revoke_access_tokens(self) -> None:
+        """Every access token issued so far stops working (refresh tokens still do)."""
+        with self._lock:
+            self.access_tokens.clear()
 
     def forget_sessions(self) -> None:
         """Expire every upload session, as Google does after a week."""
@@ -201,7 +220,8 @@ def _handler(fake: FakeYouTube) -> type[BaseHTTPRequestHandler]:
             return True
 
         def _authorized(self) -> bool:
-            if self.headers.get("Authorization") == f"Bearer {TOKEN}":
+            scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme == "Bearer" and token in fake.access_tokens:
                 return True
             body = self._read()
             self._seen(len(body), 401)
@@ -210,10 +230,32 @@ def _handler(fake: FakeYouTube) -> type[BaseHTTPRequestHandler]:
 
         # ---- routes
 
+        def _token(self) -> None:
+            body = self._read()
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            with fake._lock:
+                fake.refreshes.append(form)
+                n = len(fake.refreshes)
+                if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in fake.refresh_tokens:
+                    answer: tuple[int, dict] = (400, {"error": "invalid_grant", "error_description": "Bad Request"})
+                else:
+                    access = f"{TOKEN}-{n}"
+                    fake.access_tokens.add(access)
+                    answer = (200, {"access_token": access, "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"})
+                    if fake.rotate_refresh_tokens:
+                        fake.refresh_tokens.discard(form["refresh_token"])
+                        fake.refresh_tokens.add(rotated := f"{REFRESH_TOKEN}-{n}")
+                        answer[1]["refresh_token"] = rotated
+            self._seen(len(body), answer[0])
+            self._answer(*answer)
+
         def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            if path == "/token":  # the OAuth endpoint takes the client's secrets, not a bearer token
+                self._token()
+                return
             if not self._authorized():
                 return
-            path = urlsplit(self.path).path
             query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             if path == "/upload/youtube/v3/videos" and query.get("uploadType") == "resumable":
                 self._start_upload(query)

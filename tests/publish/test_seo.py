@@ -129,11 +129,14 @@ def test_tracklist_for_a_long_mix():
         seo.tracklist([(0, "a"), (0, "b")])
 
 
-def test_mix_description_shortens_titles_to_fit_and_refuses_what_cannot():
+def test_mix_description_shortens_titles_to_fit_then_lists_what_fits_and_counts_the_rest():
     entries = [(i * 180.0, f"Track {i} " + "long words " * 10) for i in range(60)]
     text = seo.mix_description("A long mix.", entries, "Thanks for listening.")
     assert len(text.encode("utf-8")) <= 5000
     assert text.startswith("A long mix.") and text.endswith("Thanks for listening.")
+    assert "more track" not in text and "2:57:00 Track 59" in text
     seo.validate("mix", text, [])
-    with pytest.raises(ValueError, match="do not fit"):
-        seo.mix_description("", [(i * 60.0, "x" * 40) for i in range(400)])
+    cut = seo.mix_description("", [(i * 60.0, "x" * 40) for i in range(400)])
+    shown = [line for line in cut.splitlines() if line[:1].isdigit()]
+    assert len(cut.encode("utf-8")) <= 5000 and cut.endswith(f"…and {400 - len(shown)} more tracks")
+    assert shown[0] == "0:00:00 " + "x" * 29 + "…" and len(shown) > 100  # past an hour: h:mm:ss on every line

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer
-from fake_youtube import GRANULE, QUOTA, TOKEN, FakeYouTube
+from fake_youtube import GRANULE, QUOTA, REFRESH_TOKEN, TOKEN, FakeYouTube
 from PIL import Image
 from typer.testing import CliRunner
 
 from lofi.publish import seo
 from lofi.publish.schedule import UploadPattern
 from lofi.publish.youtube import (
+    SCOPES,
+    QuotaExceeded,
     Retry,
     TokenFileMissing,
     UploadSession,
     YouTubeClient,
     YouTubeConfig,
     YouTubeError,
+    check_quota,
     plan_upload,
     session_path,
     upload,
@@ -288,3 +292,94 @@ def test_from_settings_uses_defaults_for_settings_not_there_yet(tmp_path):
     assert config.token_file == tmp_path / "youtube-token.json" and config.privacy == "private"
     assert not config.community and config.api_url == "" and config.playlist_id == ""
     assert UploadPattern.from_settings(Old()) == UploadPattern()
+
+
+# ---------------------------------------------------------------------------------------------- the OAuth token
+
+
+def expired_token_file(path: Path, fake: FakeYouTube) -> Path:
+    """A token file whose access token has expired, kept private. Its token_uri names the fake, as a
+    developer's would; google-auth ignores it (the config's token_uri is what counts)."""
+    info = {
+        "token": "expired-access-token", "refresh_token": REFRESH_TOKEN, "client_id": "c", "client_secret": "s",
+        "token_uri": fake.token_uri, "expiry": "2001-01-01T00:00:00Z", "scopes": list(SCOPES),
+    }  # fmt: skip
+    path.write_text(json.dumps(info), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_refreshed_token_is_written_back_to_the_token_file(fake, track, config, tmp_path):
+    fake.rotate_refresh_tokens = True  # Google may hand out a new refresh token with the access token
+    token_file = expired_token_file(tmp_path / "token.json", fake)
+    config = replace(config, token_file=token_file, token_uri=fake.token_uri)
+    result = upload(plan_upload(track, METADATA, config), config, sleep=pytest.fail)
+
+    (form,) = fake.refreshes  # google-auth refreshed once, over HTTP, before the first call
+    assert form["grant_type"] == "refresh_token" and form["refresh_token"] == REFRESH_TOKEN
+    saved = json.loads(token_file.read_text())
+    assert saved["token"] == f"{TOKEN}-1" and saved["refresh_token"] == f"{REFRESH_TOKEN}-1"
+    assert datetime.fromisoformat(saved["expiry"].replace("Z", "+00:00")) > datetime.now(UTC)
+    assert saved["token_uri"] == fake.token_uri and saved["scopes"] == list(SCOPES)
+    assert token_file.stat().st_mode & 0o777 == 0o600  # still private
+    assert not list(tmp_path.glob(".token.json.*"))  # no temporary left beside it
+    assert result.video_id and received_everything(fake, track)
+
+    # the next run starts from the saved token: no refresh, and the old refresh token is gone for good
+    upload(plan_upload(track, METADATA, config), config, sleep=pytest.fail)
+    assert len(fake.refreshes) == 1 and REFRESH_TOKEN not in fake.refresh_tokens
+
+
+def test_a_token_revoked_mid_upload_is_refreshed_and_saved(fake, track, config, tmp_path):
+    token_file = tmp_path / "token.json"
+    info = {"token": TOKEN, "refresh_token": REFRESH_TOKEN, "client_id": "c", "client_secret": "s",
+            "token_uri": fake.token_uri, "expiry": "2100-01-01T00:00:00Z"}  # fmt: skip
+    token_file.write_text(json.dumps(info), encoding="utf-8")
+    fake.revoke_access_tokens()  # the file's token looks valid, but the server answers 401
+    config = replace(config, token_file=token_file, token_uri=fake.token_uri)
+    upload(plan_upload(track, METADATA, config), config, sleep=pytest.fail)
+    assert len(fake.refreshes) == 1 and [r.status for r in fake.seen("POST", "/upload/youtube/v3/videos")] == [
+        401, 200
+    ]  # fmt: skip
+    assert json.loads(token_file.read_text())["token"] == f"{TOKEN}-1" == sorted(fake.access_tokens)[0]
+
+
+# ---------------------------------------------------------------------------------------------- quota
+
+
+def test_quota_is_recorded_in_the_catalog_and_an_upload_over_it_is_refused(cli, fake, home_track, config, monkeypatch):
+    from lofi.catalog import open_catalog
+    from lofi.catalog.queries import list_uploads, quota_used_today
+    from lofi.cli import publish
+    from lofi.settings import get_settings
+
+    first = cli("upload", home_track.name)
+    assert first.exit_code == 0, first.output
+    with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:
+        (row,) = [u.to_record() for u in list_uploads(session)]
+        assert quota_used_today(session) == 1750 == row.quota_units == sum(fake.quota.values())
+
+    # 1750 used of 3400: another whole upload (1750) does not fit, and nothing is sent for it
+    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), replace(config, daily_quota=3400)))
+    requests_before = len(fake.requests)
+    refused = cli("upload", home_track.name, "--again")
+    assert refused.exit_code == 2 and "needs 1750 YouTube API units and 1650 of today's 3400" in refused.output
+    assert "midnight Pacific" in refused.output and "Traceback" not in refused.output
+    assert len(fake.requests) == requests_before and len(fake.videos) == 1
+
+    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), replace(config, daily_quota=3500)))
+    again = cli("upload", home_track.name, "--again")
+    assert again.exit_code == 0, again.output
+    with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:
+        assert quota_used_today(session) == 3500 == sum(fake.quota.values())
+
+
+def test_a_resumed_upload_needs_no_second_insert(fake, track, config):
+    fake.script("put", "ok", then="503")
+    with pytest.raises(YouTubeError):
+        upload(plan_upload(track, METADATA, config), config, sleep=lambda s: None)
+    plan = plan_upload(track, METADATA, config)
+    assert plan.units_needed() == plan.quota_units() - QUOTA["videos.insert"] == 150
+    assert check_quota(plan, 9850, 10_000) == 150
+    with pytest.raises(QuotaExceeded, match="needs 150"):
+        check_quota(plan, 9851, 10_000)

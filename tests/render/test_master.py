@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfilt
 
-from lofi.render.master import loudness, master, true_peak_db
+from helpers import music_like
+from lofi.render.loudness import loudness
+from lofi.render.master import master, true_peak_db
 
 RATE = 44100
-
-
-def music_like(seconds: float = 20.0, level: float = 0.05, seed: int = 0) -> np.ndarray:
-    """Band-limited noise with a few loud transients, stereo."""
-    rng = np.random.default_rng(seed)
-    band = butter(4, [60, 9000], btype="band", fs=RATE, output="sos")
-    x = sosfilt(band, rng.normal(0, level, (2, int(seconds * RATE))))
-    x[:, :: RATE // 2] += 0.8  # a click every half second: peaks far above the body
-    return x.astype(np.float32)
 
 
 @pytest.mark.parametrize("target", [-14.0, -16.0, -10.0])
@@ -62,31 +54,3 @@ def test_a_sine_measures_its_known_loudness():
 def test_silence_cannot_be_mastered():
     with pytest.raises(ValueError, match="silent"):
         master(np.zeros((2, RATE * 3), np.float32), RATE)
-
-
-def _signals():
-    rng = np.random.default_rng(3)
-    t = np.arange(RATE * 12) / RATE
-    swell = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 0.2 * t))).astype(np.float32)
-    quiet_start = music_like(12.0, seed=4)
-    quiet_start[:, : RATE * 4] *= 1e-3  # under the relative gate: the gating must drop those blocks
-    yield "stereo music", music_like(seed=1)
-    yield "mono", music_like(seed=2)[0]
-    yield "gated start", quiet_start
-    yield "swell", np.stack([swell, np.roll(swell, 700) * 0.5])
-    yield "five channels", rng.normal(0, 0.05, (5, RATE * 3)).astype(np.float32)
-    yield "odd length", music_like(1.37, seed=5)
-
-
-@pytest.mark.parametrize(("name", "audio"), list(_signals()), ids=[name for name, _ in _signals()])
-def test_loudness_agrees_with_pyloudnorm(name, audio):
-    import pyloudnorm
-
-    reference = pyloudnorm.Meter(RATE).integrated_loudness(np.atleast_2d(audio).T.astype(np.float64))
-    assert loudness(audio, RATE) == pytest.approx(reference, abs=0.01)
-
-
-def test_loudness_of_silence_is_minus_infinity_and_of_too_short_audio_an_error():
-    assert loudness(np.zeros((2, RATE)), RATE) == -np.inf
-    with pytest.raises(ValueError, match=r"0\.4 s"):
-        loudness(np.zeros((2, RATE // 10)), RATE)

@@ -6,9 +6,14 @@ of making tracks happens in the queue's workers, never on the event loop.
 
 from __future__ import annotations
 
+import logging
+import re
+import shutil
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +23,18 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lofi import __version__
+from lofi import __version__, tracing
 from lofi.api import metrics as api_metrics
 from lofi.api.ratelimit import RateLimiter
 from lofi.api.routes import API_PREFIX, health, jobs, options, tracks, ws
+from lofi.logs import request_context
 from lofi.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
+FINISHED_JOBS_OVERLAP = timedelta(minutes=10)
+REQUEST_ID = "x-request-id"
+_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _snapshot(app: FastAPI) -> dict:
@@ -44,9 +54,43 @@ def _snapshot(app: FastAPI) -> dict:
                 if isinstance(seconds, int | float) and "." not in step:
                     count, total = data["steps"].get(step, (0, 0.0))
                     data["steps"][step] = (count + 1, total + seconds)
+        _follow_finished_jobs(app, session)
     cache = app.state.queue.cache
     data["cache"] = {"hits": cache.hits, "misses": cache.misses}
+    live_workers = getattr(app.state.queue, "live_workers", None)
+    if live_workers is not None:
+        data["workers"] = live_workers()
+    home = Path(app.state.settings.home).expanduser().resolve()
+    while not home.exists():  # with PostgreSQL nothing may have made LOFI_HOME yet; its volume is the same
+        home = home.parent
+    usage = shutil.disk_usage(home)
+    data["disk"] = {"free": usage.free, "size": usage.total}
     return data
+
+
+def _follow_finished_jobs(app: FastAPI, session: Any) -> None:
+    """Feed the jobs that ended since the last scrape to ``lofi_jobs_finished`` and ``lofi_job_duration``.
+
+    A worker stamps ``finished_at`` before its commit lands, so a window of a few minutes is read again
+    each time; ids already counted are skipped.
+    """
+    from sqlalchemy import select
+
+    from lofi.catalog import JobState
+    from lofi.catalog.models import Job
+
+    jobs = app.state.metrics.jobs_finished
+    if jobs.since is None:
+        return
+    now = datetime.now(UTC)
+    window = max(jobs.since, (jobs.last_read or now) - FINISHED_JOBS_OVERLAP)
+    jobs.last_read = now
+    rows = session.execute(
+        select(Job.id, Job.state, Job.started_at, Job.finished_at)
+        .where(Job.finished_at >= window)
+        .where(Job.state.in_([JobState.DONE, JobState.FAILED, JobState.CANCELLED]))
+    )
+    jobs.add(((i, str(state), started, finished) for i, state, started, finished in rows), window)
 
 
 def create_app(settings: Settings | None = None, queue: Any = None, start_workers: bool = True) -> FastAPI:
@@ -68,12 +112,18 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         app.state.queue = queue or open_queue(QueueConfig.from_settings(settings))
         if queue is None and start_workers:
             app.state.queue.start()
+        app.state.metrics.jobs_finished.since = datetime.now(UTC)
         try:
             yield
         finally:
             if queue is None:
-                app.state.queue.close()  # stops the embedded workers; their jobs are re-run on the next start
+                # Graceful shutdown (SIGTERM): uvicorn has stopped taking requests; the embedded workers
+                # take no new job, running ones get settings.shutdown_grace_s to finish, and the rest
+                # go back to the queue for the next start or another worker.
+                log.info("shutting down: waiting up to %g s for running jobs", settings.shutdown_grace_s)
+                app.state.queue.close()
             app.state.catalog.close()
+            tracing.flush()
 
     app = FastAPI(
         title="lofi",
@@ -92,6 +142,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
+    app.add_middleware(RequestIdMiddleware)  # the outermost: every log line of a request carries its id
     for router in (health.router, options.router, jobs.router, tracks.router, tracks.download, ws.router):
         app.include_router(router)
 
@@ -119,3 +170,30 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
 def _limit_storage(settings: Settings) -> str:
     url = getattr(settings, "queue_url", "")
     return url if url.startswith(("redis://", "rediss://")) else "memory://"
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id (its X-Request-ID header when sane, else a new one) for the logs.
+
+    The id is in ``lofi.logs.request_id`` for everything the request does, uvicorn's access line
+    included, and goes back in the response's X-Request-ID header. Plain ASGI, so the id is still set
+    while the response is sent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == REQUEST_ID.encode()), "")
+        request_id = given if _REQUEST_ID_OK.fullmatch(given) else uuid.uuid4().hex
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID.encode(), request_id.encode())]
+            await send(message)
+
+        with request_context(request_id):
+            await self.app(scope, receive, send_with_id)

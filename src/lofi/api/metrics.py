@@ -2,21 +2,29 @@
 
 Request counts and latencies are observed by a middleware, by route template (never the raw path, so a
 track id does not make a new series); the job, queue and step figures are read from the catalog and the
-queue when Prometheus scrapes, so they are right whichever process did the work.
+queue when Prometheus scrapes, so they are right whichever process did the work. The server's own
+process figures (``process_resident_memory_bytes`` and the rest) come from prometheus-client.
+
+Jobs finished since the server started are counted (``lofi_jobs_finished_total``) and timed
+(``lofi_job_duration_seconds``) from the catalog too, so every API replica reports every job: aggregate
+those with ``max``, not ``sum``, across replicas. docs/OPERATIONS.md lists every metric and its alert.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, SummaryMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# a track takes seconds (MIDI only, the tiny model) to many minutes (a long video on a CPU)
+JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
 
 
 class Metrics:
@@ -32,15 +40,67 @@ class Metrics:
         )  # fmt: skip
         self.model_load = Gauge("lofi_model_load_seconds", "Seconds the server took to load the model.",
                                 registry=self.registry)  # fmt: skip
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, process_cpu_seconds_total...
+        PlatformCollector(registry=self.registry)
+        self.jobs_finished = JobsFinished()
 
     def watch(self, read: Callable[[], dict]) -> None:
         """Figures read at scrape time: ``read()`` returns jobs by state, queue length, step timings, cache."""
-        self.registry.register(_Snapshot(read))
+        self.registry.register(_Snapshot(read, self.jobs_finished))
+
+
+class JobsFinished:
+    """Jobs that ended since the server started, by state, and how long the done and failed ones ran.
+
+    ``add`` is fed the jobs the catalog says finished; a job is counted once however often it is seen.
+    """
+
+    def __init__(self, buckets: tuple[float, ...] = JOB_BUCKETS) -> None:
+        self.buckets = buckets
+        self.since: datetime | None = None  # set by the reader to the server's start
+        self.last_read: datetime | None = None
+        self.counts: dict[str, int] = {}
+        self.durations: dict[str, tuple[list[int], float, int]] = {}  # state -> (bucket counts, sum, count)
+        self._seen: dict[str, datetime] = {}  # id -> finished_at, kept for a while for late commits
+
+    def add(self, jobs: Iterable[tuple[str, str, datetime | None, datetime]], forget_before: datetime) -> None:
+        """``jobs``: (id, state, started_at, finished_at); ids finished before ``forget_before`` are forgotten."""
+        for job_id, state, started_at, finished_at in jobs:
+            if job_id in self._seen:
+                continue
+            self._seen[job_id] = finished_at
+            self.counts[state] = self.counts.get(state, 0) + 1
+            if started_at is None or state not in ("done", "failed"):
+                continue
+            seconds = max(0.0, (finished_at - started_at).total_seconds())
+            counts, total, count = self.durations.get(state, ([0] * len(self.buckets), 0.0, 0))
+            for i, bound in enumerate(self.buckets):
+                if seconds <= bound:
+                    counts[i] += 1
+            self.durations[state] = (counts, total + seconds, count + 1)
+        self._seen = {k: v for k, v in self._seen.items() if v >= forget_before}
+
+    def families(self):
+        finished = CounterMetricFamily("lofi_jobs_finished", "Jobs that ended since the server started, by state.",
+                                       labels=["state"])  # fmt: skip
+        for state in ("done", "failed", "cancelled"):
+            finished.add_metric([state], self.counts.get(state, 0))
+        yield finished
+        durations = HistogramMetricFamily(
+            "lofi_job_duration_seconds", "Seconds from claim to end of jobs that ended since the server started.",
+            labels=["state"],
+        )  # fmt: skip
+        for state in ("done", "failed"):
+            counts, total, count = self.durations.get(state, ([0] * len(self.buckets), 0.0, 0))
+            buckets = [(str(bound), n) for bound, n in zip(self.buckets, counts, strict=True)] + [("+Inf", count)]
+            durations.add_metric([state], buckets, total)
+        yield durations
 
 
 class _Snapshot:
-    def __init__(self, read: Callable[[], dict]) -> None:
+    def __init__(self, read: Callable[[], dict], jobs_finished: JobsFinished) -> None:
         self.read = read
+        self.jobs_finished = jobs_finished
 
     def describe(self):
         return []  # collected lazily: the catalog may not be reachable at registration
@@ -65,6 +125,11 @@ class _Snapshot:
         misses = GaugeMetricFamily("lofi_cache_misses", "Generation cache misses since the server started.")
         misses.add_metric([], cache.get("misses", 0))
         yield misses
+        if "workers" in data:
+            yield GaugeMetricFamily("lofi_workers", "Live job worker processes.", value=data["workers"])
+        for name, value in data.get("disk", {}).items():
+            yield GaugeMetricFamily(f"lofi_disk_{name}_bytes", f"Bytes {name} on the LOFI_HOME volume.", value=value)
+        yield from self.jobs_finished.families()
 
 
 def route_of(request: Request) -> str:

@@ -205,6 +205,10 @@ class Upload(Base):
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | uploaded | failed
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # YouTube Data API units the upload's calls cost (videos.insert 1600, thumbnails.set 50, ...), counted
+    # as each call is accepted; quota_at is when the last of them was, which day's quota they came out of
+    quota_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quota_at: Mapped[datetime | None] = mapped_column(index=True)
 
     track: Mapped[Track] = relationship(back_populates="uploads")
 
@@ -212,6 +216,7 @@ class Upload(Base):
         return UploadRecord(
             id=self.id, track_id=self.track_id, platform=self.platform, video_id=self.video_id, url=self.url,
             scheduled_at=self.scheduled_at, uploaded_at=self.uploaded_at, status=self.status, error=self.error,
+            quota_units=self.quota_units or 0, quota_at=self.quota_at,
         )  # fmt: skip
 
 
@@ -277,3 +282,5 @@ class UploadRecord:
     uploaded_at: datetime | None
     status: str
     error: str | None
+    quota_units: int = 0
+    quota_at: datetime | None = None

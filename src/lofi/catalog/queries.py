@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 from lofi.catalog.models import TRANSITIONS, Job, JobEvent, JobState, Track, Upload, utcnow
 
 T = TypeVar("T")
+# YouTube's API quota is per day from midnight to midnight Pacific time (the Cloud console says so)
+QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
 
 
 @dataclass(frozen=True)
@@ -431,3 +434,47 @@ def list_uploads(session: Session, *, track_id: str | None = None, status: str |
         where.append(Upload.status == status)
     query = select(Upload).where(*where).order_by(Upload.scheduled_at.asc().nulls_last(), Upload.id)
     return list(session.scalars(query))
+
+
+def add_quota(session: Session, upload_id: int, units: int, at: datetime | None = None) -> Upload:
+    """Count ``units`` more API quota against an upload, spent ``at`` (now); one UPDATE, so two
+    processes adding at once both count."""
+    at = at or utcnow()
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: give the time with its zone")
+    changed = session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id)
+        .values(quota_units=Upload.quota_units + int(units), quota_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        raise LookupError(f"no upload {upload_id}")
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    assert upload is not None
+    return upload
+
+
+def quota_day(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The YouTube quota day around ``now``: its start (inclusive) and end (exclusive) in UTC.
+
+    Days are midnight to midnight in Los Angeles, so a day is 23 or 25 hours long across daylight saving.
+    """
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: give the time with its zone")
+    local = now.astimezone(QUOTA_ZONE).date()
+    start = datetime.combine(local, time(), QUOTA_ZONE)
+    end = datetime.combine(local + timedelta(days=1), time(), QUOTA_ZONE)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def quota_used_today(session: Session, platform: str = "youtube", now: datetime | None = None) -> int:
+    """API units the uploads to ``platform`` spent on the current quota day (Pacific time, as YouTube counts)."""
+    start, end = quota_day(now)
+    used = session.scalar(
+        select(func.coalesce(func.sum(Upload.quota_units), 0)).where(
+            Upload.platform == platform, Upload.quota_at >= start, Upload.quota_at < end
+        )
+    )
+    return int(used or 0)

@@ -132,20 +132,57 @@ def batch(
 
 
 def daily(
-    publish: Annotated[bool, typer.Option(help="Also make each track's video (for the upload schedule).")] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(help="Make each track's video and upload it to YouTube, to go public at the next free slots."),
+    ] = False,
     workers: Annotated[int, typer.Option(help="Tracks made at once.")] = 2,
 ) -> None:
-    """Make the day's set: LOFI_DAILY_COUNT tracks cycling through LOFI_DAILY_MOODS."""
+    """Make the day's set: LOFI_DAILY_COUNT tracks cycling through LOFI_DAILY_MOODS (and upload them)."""
     with user_errors():
         from lofi.cli.render import track_options
 
         settings = get_settings()
+        if publish:  # before minutes of composing: the upload needs a token file
+            _check_can_upload()
         requests = _requests(
             settings.daily_count, _moods(",".join(settings.daily_moods)), None, None, DAILY_MINUTES, None
         )
         jobs = run_jobs(requests, track_options(True, None, None, None, publish), workers)
-    if any(str(j.state) != "done" for j in jobs):
+        uploaded = _upload_daily(jobs) if publish else True
+    if any(str(j.state) != "done" for j in jobs) or not uploaded:
         raise typer.Exit(1)
+
+
+def _check_can_upload() -> None:
+    from lofi.cli.publish import publish_settings
+    from lofi.publish.youtube import SCOPES, TOKEN_HELP, TokenFileMissing
+
+    _, config = publish_settings()
+    if not config.token_file.expanduser().is_file():
+        how = TOKEN_HELP.format(scope=SCOPES[0], path=config.token_file)
+        raise TokenFileMissing(f"--publish needs the YouTube token file {config.token_file}; {how}")
+
+
+def _upload_daily(jobs: list) -> bool:
+    """Upload each finished track, in the order asked, to go public at the next free slot (one each);
+    True when all went up. A refused quota stops the rest, which `lofi publish upload --next-slot` sends later."""
+    from lofi.cli.publish import upload_folder
+    from lofi.publish.youtube import QuotaExceeded, YouTubeError
+
+    folders = [get_settings().tracks_dir / j.track_id for j in jobs if str(j.state) == "done" and j.track_id]
+    ok = True
+    for i, folder in enumerate(folders):
+        try:
+            upload_folder(folder, next_slot=True)
+        except QuotaExceeded as exc:
+            left = ", ".join(f.name for f in folders[i:])
+            console.print(f"[bold red]error:[/] {exc}\nnot uploaded: {left}", highlight=False)
+            return False
+        except (YouTubeError, ValueError, OSError) as exc:
+            console.print(f"[bold red]upload of {folder.name} failed:[/] {exc}", highlight=False)
+            ok = False
+    return ok
 
 
 def interactive() -> None:

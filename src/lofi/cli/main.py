@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, generate, info, jobs, originality, publish, render, serve, train
+from lofi.cli import corpus, evaluate, generate, info, jobs, mix, originality, publish, render, serve, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("eval")(evaluate.evaluate)
 app.command()(serve.serve)
 app.command()(jobs.batch)
 app.command()(jobs.daily)
+app.command()(mix.mix)
 app.command()(jobs.interactive)
 app.command()(jobs.worker)
 app.command()(originality.check)

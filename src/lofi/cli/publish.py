@@ -1,8 +1,9 @@
 """`lofi publish upload` and `lofi publish schedule`: a track onto YouTube, now or at the next good slot.
 
-Uploads are rows of the catalog's uploads table (scheduled, then uploaded or failed). The API calls each
-upload made and the quota they cost go to upload.json in the track folder, which the table has no
-column for yet.
+Uploads are rows of the catalog's uploads table (scheduled, then uploaded or failed), with the API quota
+each spent; an upload that would go over the day's quota (LOFI_YOUTUBE_DAILY_QUOTA, Pacific-time days)
+is refused before anything is sent. upload.json in the track folder keeps the API calls by method.
+``upload_folder`` is the whole command as a function: `lofi daily --publish` calls it for each track.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def _show_plan(plan: UploadPlan, pattern: UploadPattern, config: YouTubeConfig) 
     console.print(table)
 
 
+def now() -> datetime:
+    """The commands' clock (tests set it)."""
+    return datetime.now(UTC)
+
+
 @app.command()
 def upload(
     target: Annotated[str, typer.Argument(metavar="TRACK_ID_OR_FOLDER", help="A track id or a track folder.")],
@@ -112,37 +118,46 @@ def upload(
 ) -> None:
     """Upload a track's video.mp4 with its thumbnail, title, description and tags to YouTube."""
     with user_errors():
-        from lofi.catalog import open_catalog
-        from lofi.catalog.queries import list_uploads
-        from lofi.publish.schedule import next_slots
-        from lofi.publish.youtube import plan_upload
+        upload_folder(_folder(target), at=at, next_slot=next_slot, again=again, dry_run=dry_run)
 
-        if at and next_slot:
-            raise ValueError("give --at or --next-slot, not both")
-        pattern, config = publish_settings()
-        folder = _folder(target)
-        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-        track_id = str(metadata.get("track_id") or folder.name)
-        now = datetime.now(UTC)
-        publish_at = _parse_at(at, pattern) if at else None
-        with open_catalog(get_settings().catalog_url) as catalog:
-            with catalog.session() as session:
-                uploads = [u.to_record() for u in list_uploads(session) if u.platform == PLATFORM]
-            mine = [u for u in uploads if u.track_id == track_id]
-            done = [u for u in mine if u.status == "uploaded"]
-            if done and not again and not dry_run:
-                raise ValueError(f"{track_id} is already on YouTube ({done[-1].url}); --again uploads it once more")
-            pending = next((u for u in mine if u.status == "scheduled"), None)
-            if next_slot:
-                taken = [u.scheduled_at for u in uploads if u.track_id != track_id and u.status in HOLDING]
-                (publish_at,) = next_slots(now, 1, [t for t in taken if t is not None], pattern)
-            elif publish_at is None and pending and pending.scheduled_at and pending.scheduled_at > now:
-                publish_at = pending.scheduled_at  # an interrupted upload keeps its time
-            plan = plan_upload(folder, metadata, config, publish_at, now)
-            if dry_run:
-                _show_plan(plan, pattern, config)
-                return
-            _upload(catalog, folder, track_id, plan, pending, pattern, config)
+
+def upload_folder(
+    folder: Path, *, at: str | None = None, next_slot: bool = False, again: bool = False, dry_run: bool = False
+) -> UploadRecord | None:
+    """Upload the track in ``folder`` (at ``at``, at the next free slot, or at once); its uploads row.
+
+    Raises ValueError (bad request, already uploaded), QuotaExceeded or YouTubeError; None for a dry run.
+    """
+    from lofi.catalog import open_catalog
+    from lofi.catalog.queries import list_uploads
+    from lofi.publish.schedule import next_slots
+    from lofi.publish.youtube import plan_upload
+
+    if at and next_slot:
+        raise ValueError("give --at or --next-slot, not both")
+    pattern, config = publish_settings()
+    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    track_id = str(metadata.get("track_id") or folder.name)
+    moment = now()
+    publish_at = _parse_at(at, pattern) if at else None
+    with open_catalog(get_settings().catalog_url) as catalog:
+        with catalog.session() as session:
+            uploads = [u.to_record() for u in list_uploads(session) if u.platform == PLATFORM]
+        mine = [u for u in uploads if u.track_id == track_id]
+        done = [u for u in mine if u.status == "uploaded"]
+        if done and not again and not dry_run:
+            raise ValueError(f"{track_id} is already on YouTube ({done[-1].url}); --again uploads it once more")
+        pending = next((u for u in mine if u.status == "scheduled"), None)
+        if next_slot:
+            taken = [u.scheduled_at for u in uploads if u.track_id != track_id and u.status in HOLDING]
+            (publish_at,) = next_slots(moment, 1, [t for t in taken if t is not None], pattern)
+        elif publish_at is None and pending and pending.scheduled_at and pending.scheduled_at > moment:
+            publish_at = pending.scheduled_at  # an interrupted upload keeps its time
+        plan = plan_upload(folder, metadata, config, publish_at, moment)
+        if dry_run:
+            _show_plan(plan, pattern, config)
+            return None
+        return _upload(catalog, folder, track_id, plan, pending, pattern, config)
 
 
 def _upload(
@@ -153,12 +168,13 @@ def _upload(
     pending: UploadRecord | None,
     pattern: UploadPattern,
     config: YouTubeConfig,
-) -> None:
-    """Record the upload as scheduled, send it, record how it went."""
-    from lofi.catalog.queries import add_track, add_upload, record_upload
-    from lofi.publish.youtube import YouTubeClient, YouTubeError, add_to_record
+) -> UploadRecord:
+    """Check the day's quota, record the upload as scheduled, send it, record how it went."""
+    from lofi.catalog.queries import add_quota, add_track, add_upload, quota_used_today, record_upload
+    from lofi.publish.youtube import QUOTA_UNITS, YouTubeClient, YouTubeError, add_to_record, check_quota
 
     with catalog.session() as session:
+        check_quota(plan, quota_used_today(session, PLATFORM, now()), config.daily_quota)
         add_track(session, folder)
         if pending is not None and pending.scheduled_at == plan.publish_at:
             upload_id = pending.id
@@ -168,6 +184,8 @@ def _upload(
             upload_id = add_upload(session, track_id, PLATFORM, plan.publish_at).id
 
     def spend(method: str) -> None:  # written at once, so quota spent before a crash is still counted
+        with catalog.session() as session:
+            add_quota(session, upload_id, QUOTA_UNITS[method], now())
         add_to_record(folder, {method: 1}, platform=PLATFORM, upload_id=upload_id)
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
@@ -182,7 +200,7 @@ def _upload(
             add_to_record(folder, status="failed", error=str(exc))
             raise
     with catalog.session() as session:
-        record_upload(session, upload_id, video_id=result.video_id, url=result.url)
+        row = record_upload(session, upload_id, video_id=result.video_id, url=result.url).to_record()
     record = add_to_record(
         folder, status="uploaded", error=None, video_id=result.video_id, url=result.url,
         publish_at=plan.publish_at.isoformat() if plan.publish_at else None, uploaded_at=datetime.now(UTC).isoformat(),
@@ -197,6 +215,7 @@ def _upload(
         f"{result.quota_units} quota units ({record['quota_units']} for this track in all){resumed}",
         highlight=False,
     )
+    return row
 
 
 @app.command()
@@ -210,15 +229,15 @@ def schedule(days: Annotated[int, typer.Option(help="How many days ahead to show
         if days < 1:
             raise ValueError(f"--days must be at least 1 (got {days})")
         pattern, _ = publish_settings()
-        now = datetime.now(UTC)
-        end = now + timedelta(days=days)
+        start = now()
+        end = start + timedelta(days=days)
         with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:
             uploads = [
                 u.to_record()
                 for u in list_uploads(session)
-                if u.platform == PLATFORM and u.status in HOLDING and u.scheduled_at and now <= u.scheduled_at < end
+                if u.platform == PLATFORM and u.status in HOLDING and u.scheduled_at and start <= u.scheduled_at < end
             ]
-        slots = slots_between(now, end, pattern)
+        slots = slots_between(start, end, pattern)
 
         def near(upload: UploadRecord, slot: datetime) -> bool:
             return abs(upload.scheduled_at - slot) < pattern.gap

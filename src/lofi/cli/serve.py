@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -17,13 +20,33 @@ def serve(
         bool, typer.Option("--workers/--no-workers", help="Run the embedded job workers in this process.")
     ] = True,
 ) -> None:
-    """Serve the API (/api/v1, docs at /docs) and the web dashboard (/)."""
+    """Serve the API (/api/v1, docs at /docs) and the web dashboard (/).
+
+    SIGTERM shuts down gracefully: no new requests or jobs, running jobs get LOFI_SHUTDOWN_GRACE_S to
+    finish and the rest go back to the queue, then the process exits 0.
+    """
     with user_errors():
         import uvicorn
 
+        from lofi import tracing
         from lofi.api import create_app
+        from lofi.logs import configure_logging
 
         settings = get_settings()
+        configure_logging(settings)  # uvicorn's loggers too: log_config=None below leaves them to us
+        tracing.configure_tracing(settings.otlp_endpoint, "lofi-api")
         host, port = host or settings.api_host, port or settings.api_port
-        console.print(f"lofi at [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
-        uvicorn.run(create_app(settings, start_workers=workers), host=host, port=port, log_level="info")
+        if settings.log_format == "json":
+            logging.getLogger("lofi.serve").info("serving on http://%s:%s/", host, port)
+        else:
+            console.print(f"lofi at [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
+        # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
+        # found: ours makes that a clean exit (0) instead of death by signal (143)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            uvicorn.run(
+                create_app(settings, start_workers=workers), host=host, port=port,
+                log_config=None, log_level=settings.log_level.lower(),
+            )  # fmt: skip
+        finally:
+            tracing.shutdown_tracing()

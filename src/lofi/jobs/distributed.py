@@ -19,6 +19,11 @@ with a time-to-live of three heartbeats before its first claim, and a thread ref
 
 Transient errors (the catalog or Redis unreachable) are retried with exponential back-off; a job over
 the soft time limit fails; cancel marks the job cancelled in the catalog and revokes its message.
+
+Shutdown: on SIGTERM a Celery worker stops taking messages and waits for its running jobs (a warm
+shutdown). Run with ``REMAP_SIGTERM=SIGQUIT`` (the deploy files do) and the wait is bounded: running
+jobs get ``shutdown_grace_s`` (Celery's soft shutdown), then their messages go back to Redis at once and
+another worker takes the jobs over once this one's heartbeat key has expired.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from typing import TYPE_CHECKING
 import redis
 from redis.exceptions import RedisError
 
+from lofi import logs
 from lofi.catalog import Catalog, JobState
 from lofi.catalog.queries import list_jobs, transition
 from lofi.jobs.cache import GenerationCache
 from lofi.jobs.queue import JobQueue, QueueConfig
-from lofi.jobs.worker import TRANSIENT, JobBusy, Runner, new_worker_id
+from lofi.jobs.worker import TRANSIENT, JobBusy, Runner, configure_observability, new_worker_id
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -74,6 +80,9 @@ class RedisLiveness:
 
     def alive(self, worker_id: str) -> bool:
         return bool(self._redis.exists(LIVENESS_PREFIX + worker_id))
+
+    def live_keys(self):
+        return self._redis.scan_iter(match=LIVENESS_PREFIX + "*", count=1000)
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,11 @@ def make_app(config: QueueConfig) -> Celery:
         },
         # A job keeps running when the broker connection drops; its redelivered message finds it busy.
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) first lets running jobs finish
+        # for this long, then puts their messages back in Redis (acks_late) instead of waiting for redelivery
+        worker_soft_shutdown_timeout=config.shutdown_grace_s,
+        worker_enable_soft_shutdown_on_idle=True,  # also hands back the retries it holds (JobBusy countdowns)
+        worker_hijack_root_logger=False,  # lofi.logs formats every line (JSON with the job id, or text)
     )
 
     @app.task(
@@ -129,6 +143,10 @@ def make_app(config: QueueConfig) -> Celery:
         retry_jitter=True, max_retries=config.retries,
     )  # fmt: skip
     def run_job(task, job_id: str) -> str:
+        with logs.job_context(job_id):
+            return _run_job(task, job_id)
+
+    def _run_job(task, job_id: str) -> str:
         process = _this_process(config)
         try:
             job = process.runner.claim(job_id, process.liveness.alive)
@@ -172,6 +190,10 @@ class DistributedQueue(JobQueue):
             self._dispatch(job_id)
         return orphans
 
+    def live_workers(self) -> int:
+        """Celery worker processes (pool slots) whose heartbeat key is fresh, on any machine."""
+        return sum(1 for _ in self.liveness.live_keys())
+
     def _dispatch(self, job_id: str) -> None:
         try:
             self.app.send_task(TASK, args=[job_id], task_id=job_id, queue=QUEUE)
@@ -193,6 +215,7 @@ class DistributedQueue(JobQueue):
 
 def run_worker(config: QueueConfig, concurrency: int = 1, pool: str = "prefork") -> None:
     """Run a Celery worker in the foreground (``lofi worker``): ``concurrency`` pool processes, one job each."""
+    configure_observability()
     app = make_app(config)
     app.worker_main(
         [

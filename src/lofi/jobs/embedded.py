@@ -30,11 +30,13 @@ from typing import IO
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from lofi import logs, tracing
 from lofi.catalog import Catalog, JobState
 from lofi.catalog.queries import claim_next, list_jobs, requeue_running
 from lofi.jobs.cache import GenerationCache
 from lofi.jobs.queue import JobQueue, QueueConfig
-from lofi.jobs.worker import Runner, new_worker_id
+from lofi.jobs.worker import Runner, configure_observability, new_worker_id
+from lofi.logs import LogConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +61,47 @@ class FileLiveness:
         return handle
 
     def alive(self, worker_id: str) -> bool:
+        if _held(self.path(worker_id)):
+            return True
+        # Dead; ids are never reused (they carry a random part), so its file can go.
+        self.path(worker_id).unlink(missing_ok=True)
+        return False
+
+    def count(self, prefix: str = "") -> int:
+        """How many workers whose lock file's name starts with ``prefix`` are alive."""
+        if not self.folder.is_dir():
+            return 0
+        return sum(1 for path in self.folder.glob(f"{prefix}*.lock") if _held(path))
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds the lock on ``path``."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return False
+    with handle:
         try:
-            handle = self.path(worker_id).open("rb")
-        except FileNotFoundError:
-            return False
-        with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            # Dead; ids are never reused (they carry a random part), so its file can go.
-            self.path(worker_id).unlink(missing_ok=True)
-            return False
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
 
 
-def work(config: QueueConfig, stop: Event, parent_pid: int) -> None:
+def work(
+    config: QueueConfig, stop: Event, parent_pid: int, log_config: LogConfig | None = None, otlp_endpoint: str = ""
+) -> None:
     """One embedded worker process: claim, run, repeat, until ``stop`` is set or the parent is gone.
 
     An error reaching the catalog ends the process; its supervisor puts its job back and starts another.
+    ``log_config`` and ``otlp_endpoint`` are the parent's logging and tracing (a spawned process starts bare).
     """
     import torch
+
+    if log_config is not None:
+        logs.apply(log_config)
+    if otlp_endpoint:
+        tracing.configure_tracing(otlp_endpoint, "lofi-worker")
 
     torch.set_num_threads(config.torch_threads)
     worker_id = new_worker_id(EMBEDDED)
@@ -98,6 +121,7 @@ def work(config: QueueConfig, stop: Event, parent_pid: int) -> None:
         runner.catalog.close()
         liveness.path(worker_id).unlink(missing_ok=True)
         lock.close()
+        tracing.shutdown_tracing()
 
 
 class EmbeddedQueue(JobQueue):
@@ -125,21 +149,36 @@ class EmbeddedQueue(JobQueue):
         self._supervisor = threading.Thread(target=self._supervise, name="lofi-embedded-supervisor", daemon=True)
         self._supervisor.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the workers to stop after their job; after ``timeout_s`` stop them (their jobs are requeued)."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop gracefully: the workers take no new job, running jobs get ``timeout_s`` to finish (default
+        ``config.shutdown_grace_s``); the workers still running then are stopped and their jobs requeued.
+        """
         if self._supervisor is None:
             return
+        timeout_s = self.config.shutdown_grace_s if timeout_s is None else timeout_s
         self._stop.set()
         self._supervisor.join()
         deadline = time.monotonic() + timeout_s
         for process in self._workers:
             process.join(max(0.0, deadline - time.monotonic()))
-        for process in self._workers:
-            if process.is_alive():
-                process.terminate()
-                process.join()
+        late = [process for process in self._workers if process.is_alive()]
+        if late:
+            log.warning("%d worker(s) still running a job after %g s: stopping them", len(late), timeout_s)
+        for process in late:
+            process.terminate()
+            process.join()
         self._workers, self._supervisor = [], None
         self.recover()
+
+    def local_workers(self) -> tuple[int, int] | None:
+        """(alive, started) of the worker processes this queue runs; None when it runs none."""
+        if self._supervisor is None:
+            return None
+        return sum(1 for p in self._workers if p.is_alive()), len(self._workers)
+
+    def live_workers(self) -> int:
+        """Embedded workers alive on this machine: this queue's and any other process's (``lofi worker``)."""
+        return self.liveness.count(prefix=f"{EMBEDDED}_")
 
     def recover(self) -> list[str]:
         """Put the running jobs of dead embedded workers back in the queue; returns their ids."""
@@ -156,9 +195,8 @@ class EmbeddedQueue(JobQueue):
         return requeued
 
     def _spawn(self) -> BaseProcess:
-        process = self._context.Process(
-            target=work, args=(self.config, self._stop, os.getpid()), name="lofi-embedded-worker", daemon=True
-        )
+        args = (self.config, self._stop, os.getpid(), logs.current(), tracing.current())
+        process = self._context.Process(target=work, args=args, name="lofi-embedded-worker", daemon=True)
         process.start()
         return process
 
@@ -187,6 +225,7 @@ class EmbeddedQueue(JobQueue):
 
 def serve(config: QueueConfig, workers: int) -> None:
     """Run ``workers`` embedded workers in the foreground until SIGINT or SIGTERM."""
+    configure_observability()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with EmbeddedQueue(config) as queue:

@@ -18,6 +18,7 @@ from lofi.model.checkpoint import Checkpoint
 from lofi.publish import publish_step
 from lofi.render.track import RenderOptions, render_midi
 from lofi.settings import DEFAULT_SOUNDFONT
+from lofi.tracing import span
 
 Progress = Callable[[float, str], None]  # fraction of the whole job done (0..1), and what is happening
 
@@ -109,7 +110,8 @@ def run_track(
 ) -> Path:
     """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
     progress(0.0, "composing")
-    folder = compose_step(checkpoint, request, out_dir, threads)
+    with span("compose", seed=request.seed):  # a no-op unless tracing is configured (lofi.tracing)
+        folder = compose_step(checkpoint, request, out_dir, threads)
     steps = (
         ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
         ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
@@ -121,7 +123,8 @@ def run_track(
     for name, fraction, message, step in steps:
         progress(fraction, message)
         started = time.perf_counter()
-        step()
+        with span(name, track_id=folder.name):
+            step()
         metadata = read_metadata(folder)
         metadata["timings_s"][name] = round(time.perf_counter() - started, 3)
         write_metadata(folder, metadata)

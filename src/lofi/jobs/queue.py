@@ -54,6 +54,7 @@ class QueueConfig:
     visibility_timeout_s: float = 0.0  # Redis redelivers an unacked job after this; 0: hard limit + 10 min
     heartbeat_s: float = 10.0  # a Celery worker is dead when it missed three heartbeats
     poll_s: float = 0.5  # how often an idle embedded worker looks for a queued job
+    shutdown_grace_s: float = 30.0  # on stop, how long running jobs may finish before they are requeued
 
     @property
     def hard_time_limit_s(self) -> float:
@@ -85,7 +86,7 @@ class QueueConfig:
             "queue_url": "queue_url", "cache_url": "cache_url", "cache_size": "cache_size",
             "workers": "workers", "max_attempts": "job_max_attempts", "retries": "job_retries",
             "time_limit_s": "job_time_limit_s", "visibility_timeout_s": "queue_visibility_timeout_s",
-            "heartbeat_s": "worker_heartbeat_s",
+            "heartbeat_s": "worker_heartbeat_s", "shutdown_grace_s": "shutdown_grace_s",
         }  # fmt: skip
         for field, setting in names.items():
             if hasattr(settings, setting):

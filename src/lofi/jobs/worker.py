@@ -34,10 +34,13 @@ from pathlib import Path
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from lofi import tracing
 from lofi.catalog import Catalog, JobRecord, JobState, open_catalog
 from lofi.catalog.queries import add_track, get_job, report_progress, requeue_running, transition
 from lofi.jobs.pipeline import Progress, run_track
 from lofi.jobs.queue import JobSpec, QueueConfig
+from lofi.logs import configure_logging, job_context
+from lofi.logs import current as current_log_config
 from lofi.model.checkpoint import WEIGHTS, Checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,17 @@ TRANSIENT: tuple[type[BaseException], ...] = (OSError, OperationalError, Interfa
 def new_worker_id(kind: str) -> str:
     """A worker id unique to this process's lifetime: ``kind:host:pid:random``."""
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def configure_observability() -> None:
+    """Logs and traces as the settings say, for ``lofi worker`` (``lofi serve`` configures its own)."""
+    from lofi.settings import get_settings
+
+    settings = get_settings()
+    if current_log_config() is None:
+        configure_logging(settings)
+    if not tracing.enabled() and settings.otlp_endpoint:
+        tracing.configure_tracing(settings.otlp_endpoint, "lofi-worker")
 
 
 def describe(exc: BaseException) -> str:
@@ -133,7 +147,17 @@ class Runner:
         return job.to_record()
 
     def execute(self, job: JobRecord) -> JobRecord:
-        """Run a job this worker has claimed; returns the job as it ended (done, failed, cancelled)."""
+        """Run a job this worker has claimed; returns the job as it ended (done, failed, cancelled).
+
+        Every log line meanwhile carries the job's id, and with tracing on the job is one span.
+        """
+        with job_context(job.id), tracing.span("job", job_id=job.id, attempt=job.attempts, worker_id=self.worker_id):
+            log.info("job %s started on %s (attempt %d)", job.id, self.worker_id, job.attempts)
+            ended = self._execute(job)
+            log.info("job %s ended %s%s", job.id, ended.state, f": {ended.error}" if ended.error else "")
+            return ended
+
+    def _execute(self, job: JobRecord) -> JobRecord:
         if job.attempts > self.config.max_attempts:
             reason = (
                 f"gave up after {job.attempts - 1} attempts: its worker stopped each time "

@@ -356,13 +356,85 @@ def tracklist(entries: Sequence[tuple[float, str]], title_limit: int = 80) -> st
     return "\n".join(f"{timestamp(start, hours)} {clean(title, title_limit)}" for start, title in entries)
 
 
+def _more(count: int) -> str:
+    return f"…and {count} more track{'s' if count != 1 else ''}"
+
+
 def mix_description(intro: str, entries: Sequence[tuple[float, str]], outro: str = "") -> str:
-    """A long mix's description: ``intro``, the tracklist, ``outro``; titles shortened until it fits 5000 bytes."""
+    """A long mix's description: ``intro``, the tracklist, ``outro``, within YouTube's 5000 bytes.
+
+    Titles are shortened first (to 80, 60, 40, 30, then 20 characters); when even that is too long the
+    list keeps as many tracks from the start as fit and ends with "…and N more tracks".
+    """
     intro, outro = clean(intro, keep_newlines=True), clean(outro, keep_newlines=True)
+
+    def text(shown: int, limit: int) -> str:
+        listed = tracklist(entries[:shown], limit)
+        if shown < len(entries):
+            listed += "\n" + _more(len(entries) - shown)
+        return "\n\n".join(part for part in (intro, listed, outro) if part)
+
     for limit in (80, 60, 40, 30, 20):
-        text = "\n\n".join(part for part in (intro, tracklist(entries, limit), outro) if part)
-        if description_bytes(text) <= DESCRIPTION_MAX:
-            return text
-    raise ValueError(
-        f"{len(entries)} tracks do not fit YouTube's {DESCRIPTION_MAX}-byte description even with titles cut to 20"
+        if description_bytes(full := text(len(entries), limit)) <= DESCRIPTION_MAX:
+            return full
+    low, high = 0, len(entries)  # the most tracks that fit, by bisection: fewer tracks, shorter text
+    while low < high:
+        middle = (low + high + 1) // 2
+        if description_bytes(text(middle, 30)) <= DESCRIPTION_MAX:
+            low = middle
+        else:
+            high = middle - 1
+    return _clip_bytes(text(low, 30), DESCRIPTION_MAX)  # clipped only if the intro alone is too long
+
+
+def span(seconds: float) -> str:
+    """A mix's length in words: "45 minutes", "1 hour", "1.5 hours"."""
+    minutes = seconds / 60
+    if minutes < 55:
+        return f"{max(1, round(minutes))} minute{'s' if round(minutes) > 1 else ''}"
+    hours = round(minutes / 30) / 2
+    text = f"{hours:g}"
+    return f"{text} hour{'s' if hours != 1 else ''}"
+
+
+def _mood_words(moods: Sequence[str]) -> str:
+    names = [clean(m, 24).lower() for m in moods if clean(m, 24)] or ["chill"]
+    return " & ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " & " + names[-1]
+
+
+def mix_name(moods: Sequence[str], seed: int) -> str:
+    """The words on a mix's cover: "Rainy Rooftop Sessions"."""
+    mood = (list(moods) or ["chill"])[0]
+    adjectives = ADJECTIVES.get(mood, ADJECTIVES["chill"])
+    return f"{_pick(adjectives, abs(seed), 6)} {_pick(NOUNS, abs(seed), 7)} Sessions"
+
+
+def mix_subtitle(duration_s: float, tracks: int) -> str:
+    return f"lofi mix · {span(duration_s)} · {tracks} track{'s' if tracks != 1 else ''}"
+
+
+def mix_seo(moods: Sequence[str], duration_s: float, entries: Sequence[tuple[float, str]], seed: int = 0) -> Seo:
+    """Title, description with the tracklist, and tags of a long mix; always within YouTube's limits."""
+    length, mood = span(duration_s), _mood_words(moods)
+    name = mix_name(moods, seed)
+    title = clean(f"{length} of {mood} lofi beats to study & relax · {name}")
+    if characters(title) > TITLE_MAX:
+        title = clean(f"{length} {mood} lofi mix", TITLE_MAX)
+    intro = (
+        f"{name}: {length} of {mood} lo-fi hip hop, {len(entries)} tracks flowing into each other, "
+        "for studying, reading, working or sleeping.\n\nTracklist"
     )
+    outro = (
+        "Every track was composed by lofi, an open-source lo-fi studio: a small music model wrote the notes, "
+        "FluidSynth played them, and the mix was mastered for streaming.\n\n#lofi #studymusic #lofimix"
+    )
+    description = mix_description(intro, entries, outro)
+    first = (list(moods) or ["chill"])[0]
+    candidates = [
+        "lofi mix", f"{length} lofi", *BASE_TAGS[:6],
+        *(f"{m} lofi" for m in moods), *(t for m in moods for t in MOOD_TAGS.get(m, ())),
+        *BASE_TAGS[6:], f"{first} lofi mix", "lofi playlist", "long lofi mix", name,
+    ]  # fmt: skip
+    words = Seo(title, description, fit_tags(candidates))
+    validate(*words)
+    return words

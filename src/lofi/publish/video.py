@@ -114,7 +114,7 @@ def spectrum_levels(
     treble shows as much as bass, then held: a bar jumps up at once and falls back over ~150 ms.
     """
     pad = window // 2
-    padded = np.concatenate([np.zeros(pad, np.float32), mono.astype(np.float32), np.zeros(pad + 1, np.float32)])
+    mono = np.asarray(mono, dtype=np.float32)  # no copy: an hour's mono track is 635 MB / 2
     centres = np.minimum(((np.arange(frames) + 0.5) * sample_rate / fps).astype(np.int64), len(mono))
     hann = np.hanning(window).astype(np.float32)
     freqs = np.fft.rfftfreq(window, 1 / sample_rate)
@@ -123,10 +123,12 @@ def spectrum_levels(
     idx = np.maximum(idx, np.arange(len(idx)) + idx[0])  # at least one FFT bin per band
     centre_hz = np.sqrt(edges[:-1] * edges[1:])
     tilt_db = 4.5 * np.log2(centre_hz / 1000.0)
-    views = np.lib.stride_tricks.sliding_window_view(padded, window)
+    offsets = np.arange(window) - pad
     db = np.empty((frames, bands), np.float32)
     for start in range(0, frames, 256):  # bounded memory: 256 windows of 4096 at a time
-        chunk = views[centres[start : start + 256]] * hann
+        at = centres[start : start + 256, None] + offsets  # each window centred on its frame, zeros outside
+        inside = (at >= 0) & (at < len(mono))
+        chunk = np.where(inside, mono[np.clip(at, 0, max(len(mono) - 1, 0))] if len(mono) else 0, 0) * hann
         power = np.abs(np.fft.rfft(chunk, axis=1)) ** 2
         cum = np.concatenate([np.zeros((len(chunk), 1)), np.cumsum(power, axis=1)], axis=1)
         band_power = (cum[:, idx[1:]] - cum[:, idx[:-1]]) / (idx[1:] - idx[:-1])
@@ -301,7 +303,7 @@ class FrameRenderer:
             raise ValueError(f"unknown video template {template!r}: choose one of {', '.join(TEMPLATES)}")
         self.height, self.width = background.shape[:2]
         self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
-        self.mono = mono.astype(np.float32)
+        self.mono = np.asarray(mono, dtype=np.float32)
         self.frames = max(1, round(len(mono) / sample_rate * fps))
         self.levels = spectrum_levels(self.mono, sample_rate, fps, self.frames)
         self.peak = max(float(np.max(np.abs(self.mono))) if len(mono) else 0.0, 1e-3)
@@ -471,6 +473,18 @@ def _encode(command: list[str], renderer: FrameRenderer, progress: Progress) -> 
             raise RuntimeError(f"ffmpeg failed (exit {code}): {tail}")
 
 
+def read_mono(path: Path, block: int = 1 << 20) -> tuple[np.ndarray, int]:
+    """The mean of the channels of an audio file as float32, and its rate; read in blocks, so a long mix
+    never sits in memory in stereo."""
+    with soundfile.SoundFile(str(path)) as f:
+        mono = np.empty(f.frames, np.float32)
+        filled = 0
+        while len(samples := f.read(block, dtype="float32", always_2d=True)):
+            mono[filled : filled + len(samples)] = samples.mean(axis=1)
+            filled += len(samples)
+        return mono[:filled], f.samplerate
+
+
 def render_video(
     audio: Path,
     out: Path,
@@ -492,12 +506,12 @@ def render_video(
     if template not in TEMPLATES:
         raise ValueError(f"unknown video template {template!r}: choose one of {', '.join(TEMPLATES)}")
     started = time.perf_counter()
-    samples, sample_rate = soundfile.read(str(audio), dtype="float32", always_2d=True)
+    mono, sample_rate = read_mono(Path(audio))
     vplan = video_plan(plan, template)
     still = background(vplan, title, subtitle, size)
     rain = (260 if template == "rain" else 80 if vplan.rain else 0) * size[0] // 1920
     renderer = FrameRenderer(
-        still, vplan.palette, template, samples.mean(axis=1), sample_rate, fps, vplan.seed, rain, vplan.moon,
+        still, vplan.palette, template, mono, sample_rate, fps, vplan.seed, rain, vplan.moon,
         art.WINDOW_OPENING if vplan.motif == "window" else (0.0, 0.0, 1.0, 1.0),
     )  # fmt: skip
     prepared = time.perf_counter() - started

@@ -16,7 +16,14 @@ The video goes up with the resumable protocol, in chunks, and survives failures 
   metadata, is dropped and the upload starts afresh.
 
 Quota: each call's cost (``QUOTA_UNITS``) is reported through ``spend`` as soon as YouTube has accepted
-it, so the record stays right even when the process dies half way.
+it, so the record stays right even when the process dies half way. A project gets ``daily_quota`` units
+a day (10,000 unless Google granted more), counted from midnight Pacific time; ``check_quota`` refuses
+an upload that would go over, before anything is sent.
+
+The OAuth token: google-auth refreshes an expired access token by itself (and again after a 401). The
+credentials ``load_credentials`` makes write every refreshed token back to the token file at once,
+atomically and as private as the file was, so the next run starts with a valid token and a refresh
+token Google rotated is never lost.
 
 Tests point ``api_url`` at a fake server. ``client_options={"api_endpoint": ...}`` moves the JSON calls
 there, and moves media uploads to the endpoint's host too (google-api-python-client PR #1992), but keeps
@@ -51,6 +58,7 @@ Progress = Callable[[float, str], None]
 # One scope covers all four calls: commentThreads.insert accepts no narrower one.
 SCOPES = ("https://www.googleapis.com/auth/youtube.force-ssl",)
 QUOTA_UNITS = {"videos.insert": 1600, "thumbnails.set": 50, "playlistItems.insert": 50, "commentThreads.insert": 50}
+DAILY_QUOTA = 10_000  # units a project gets a day unless Google grants more
 PRIVACY = ("private", "unlisted", "public")
 CATEGORY_MUSIC = "10"
 GRANULE = 256 * 1024  # resumable chunks (all but the last) must be whole multiples of this
@@ -79,6 +87,10 @@ class YouTubeError(RuntimeError):
 
 class TokenFileMissing(FileNotFoundError):
     """The OAuth token file is not there."""
+
+
+class QuotaExceeded(YouTubeError):
+    """The upload would spend more API quota than is left today."""
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -110,8 +122,14 @@ class YouTubeConfig:
     category_id: str = CATEGORY_MUSIC
     chunk_bytes: int = CHUNK_BYTES
     retry: Retry = field(default_factory=Retry)
+    daily_quota: int = DAILY_QUOTA  # API units a day, Pacific time; YouTube's default grant
+    # the OAuth token endpoint; empty: Google's. google-auth ignores a token file's own token_uri (since
+    # 2.4x, so a crafted file cannot send the refresh token elsewhere); tests give the fake's here
+    token_uri: str = ""
 
     def __post_init__(self) -> None:
+        if self.daily_quota < 0:
+            raise ValueError(f"daily quota {self.daily_quota}: must not be negative")
         if self.privacy not in PRIVACY:
             raise ValueError(f"YouTube privacy {self.privacy!r}: choose one of {', '.join(PRIVACY)}")
         if self.chunk_bytes < GRANULE or self.chunk_bytes % GRANULE:
@@ -127,6 +145,7 @@ class YouTubeConfig:
             "privacy": getattr(settings, "youtube_privacy", "private"),
             "community": getattr(settings, "youtube_community", False),
             "api_url": getattr(settings, "youtube_api_url", ""),
+            "daily_quota": getattr(settings, "youtube_daily_quota", DAILY_QUOTA),
         }
         return cls(**(values | overrides))
 
@@ -172,6 +191,28 @@ class UploadPlan:
 
     def quota_units(self) -> int:
         return sum(QUOTA_UNITS[call] for call in self.calls())
+
+    def units_needed(self) -> int:
+        """What sending the plan will cost now: no videos.insert when an earlier run's session for the same
+        video and metadata is continued (that insert was paid for then)."""
+        units = self.quota_units()
+        session = UploadSession.load(self.video)
+        if session is not None and session.fingerprint == _fingerprint(self.video, self.body()):
+            units -= QUOTA_UNITS["videos.insert"]
+        return units
+
+
+def check_quota(plan: UploadPlan, used_today: int, daily_quota: int) -> int:
+    """The units ``plan`` needs; QuotaExceeded when that and ``used_today`` come to more than ``daily_quota``."""
+    needed = plan.units_needed()
+    if used_today + needed > daily_quota:
+        left = max(0, daily_quota - used_today)
+        raise QuotaExceeded(
+            f"this upload needs {needed} YouTube API units and {left} of today's {daily_quota} are left "
+            f"({used_today} used since midnight Pacific time); upload it after midnight Pacific time, "
+            "or raise LOFI_YOUTUBE_DAILY_QUOTA if Google granted the project more"
+        )
+    return needed
 
 
 def rfc3339(when: datetime) -> str:
@@ -314,8 +355,8 @@ class UploadSession:
 def add_to_record(folder: Path, calls: Mapping[str, int] | None = None, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into the track folder's upload.json and add ``calls`` to its counts; returns it.
 
-    upload.json keeps what the uploads table has no column for yet: the API calls made for the track
-    and the quota units they cost, over every attempt.
+    upload.json keeps, beside the uploads table, the API calls made for the track by method and the
+    quota units they cost, over every attempt.
     """
     path = Path(folder) / RECORD_FILE
     try:
@@ -336,16 +377,50 @@ def add_to_record(folder: Path, calls: Mapping[str, int] | None = None, **fields
 # ---------------------------------------------------------------------------------------------- the client
 
 
-def load_credentials(token_file: Path) -> Credentials:
-    """The OAuth credentials in ``token_file`` (made once with google-oauthlib-tool, see TOKEN_HELP)."""
+def save_credentials(credentials: Credentials, token_file: Path) -> None:
+    """Write ``credentials`` over ``token_file`` atomically, keeping the file's other fields and its mode.
+
+    The temporary file is made private before the secret goes in, so no reader ever sees it readable.
+    """
+    token_file = Path(token_file).expanduser()
+    try:
+        info = json.loads(token_file.read_text(encoding="utf-8"))
+        mode = token_file.stat().st_mode & 0o777
+    except (OSError, ValueError):
+        info, mode = {}, 0o600
+    info = (info if isinstance(info, dict) else {}) | json.loads(credentials.to_json())
+    text = json.dumps(info, indent=2) + "\n"
+
+    def write(tmp: Path) -> None:
+        tmp.chmod(mode & 0o700 or 0o600)  # private while the secret is written; the file's own mode after
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(mode)
+
+    atomic_write(token_file, write)
+
+
+def load_credentials(token_file: Path, token_uri: str = "") -> Credentials:
+    """The OAuth credentials in ``token_file`` (made once with google-oauthlib-tool, see TOKEN_HELP).
+
+    They write themselves back to ``token_file`` whenever google-auth refreshes them (``save_credentials``).
+    ``token_uri`` replaces Google's token endpoint (for tests against a fake).
+    """
     from google.oauth2.credentials import Credentials
+
+    class SavedCredentials(Credentials):
+        """Credentials that put every refreshed (and possibly rotated) token back in their file."""
+
+        def refresh(self, request: Any) -> None:
+            super().refresh(request)
+            save_credentials(self, token_file)
 
     token_file = Path(token_file).expanduser()
     how = TOKEN_HELP.format(scope=SCOPES[0], path=token_file)
     if not token_file.is_file():
         raise TokenFileMissing(f"YouTube token file {token_file} not found; {how}")
     try:
-        return Credentials.from_authorized_user_file(str(token_file))
+        credentials = SavedCredentials.from_authorized_user_file(str(token_file))
+        return credentials.with_token_uri(token_uri) if token_uri else credentials
     except ValueError as exc:  # bad JSON is a ValueError too
         raise ValueError(f"{token_file} is not a usable OAuth token file ({exc}); {how}") from None
 
@@ -356,7 +431,7 @@ def connect(config: YouTubeConfig, credentials: Credentials | None = None) -> An
         from googleapiclient.discovery import build
     except ImportError:
         raise RuntimeError("uploading needs google-api-python-client: pip install 'lofi[publish]'") from None
-    credentials = credentials or load_credentials(config.token_file)
+    credentials = credentials or load_credentials(config.token_file, config.token_uri)
     options = {"api_endpoint": config.api_url} if config.api_url else None
     return build(
         "youtube", "v3", credentials=credentials, static_discovery=True, cache_discovery=False, client_options=options
@@ -610,9 +685,11 @@ def upload(
 
 
 __all__ = [
+    "DAILY_QUOTA",
     "PRIVACY",
     "QUOTA_UNITS",
     "SCOPES",
+    "QuotaExceeded",
     "Retry",
     "TokenFileMissing",
     "UploadPlan",
@@ -622,11 +699,13 @@ __all__ = [
     "YouTubeConfig",
     "YouTubeError",
     "add_to_record",
+    "check_quota",
     "community_comment",
     "connect",
     "load_credentials",
     "plan_upload",
     "rfc3339",
+    "save_credentials",
     "song_answer",
     "upload",
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import firwin, sosfilt, tf2sos
+from scipy.signal import firwin
+
+from lofi.render.loudness import loudness
 
 OVERSAMPLE = 4
 # BS.1770-4 Annex 2 suggests a 48-tap (12 per phase) interpolator for 4x true peak; 49 taps keep phase 0 on the samples
@@ -31,55 +32,6 @@ class Mastered:
     true_peak_db: float
     gain_db: float  # gain applied before the limiter
     limited_db: float  # deepest gain reduction of the limiter (0: it never acted)
-
-
-BLOCK_S = 0.4  # BS.1770 gating blocks of 400 ms, overlapping by 75 %
-BLOCK_STEP = 0.25
-ABSOLUTE_GATE_LUFS = -70.0
-RELATIVE_GATE_LU = -10.0
-CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
-
-
-def _k_weighting(sample_rate: int) -> np.ndarray:
-    """pyloudnorm's K-weighting (high shelf, then high pass) for this rate, as second-order sections."""
-    stages = pyloudnorm.Meter(sample_rate)._filters.values()
-    sos = np.concatenate([tf2sos(stage.b, stage.a) for stage in stages])
-    gain = np.prod([stage.passband_gain for stage in stages])
-    sos[0, :3] *= gain
-    return sos
-
-
-def loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness, LUFS (-inf for silence); ``audio`` is (channels, samples) or mono.
-
-    The same measurement as pyloudnorm's ``integrated_loudness`` (its filter design, its block bounds,
-    its gates; tested to agree within 0.01 LU), with the filters run once over all channels and the block
-    energies taken from a cumulative sum instead of a Python loop per block: over ten times faster on a
-    3-minute track, which mastering measures several times.
-    """
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-    channels, samples = audio.shape
-    if samples < BLOCK_S * sample_rate:
-        raise ValueError(f"need at least {BLOCK_S} s of audio to measure loudness")
-    weighted = sosfilt(_k_weighting(sample_rate), audio, axis=-1)
-    energy = np.zeros((channels, samples + 1))
-    np.cumsum(np.square(weighted), axis=-1, out=energy[:, 1:])
-    seconds = samples / sample_rate
-    blocks = np.arange(int(np.round((seconds - BLOCK_S) / (BLOCK_S * BLOCK_STEP))) + 1)
-    lower = (BLOCK_S * (blocks * BLOCK_STEP) * sample_rate).astype(np.int64)
-    upper = np.minimum((BLOCK_S * (blocks * BLOCK_STEP + 1) * sample_rate).astype(np.int64), samples)
-    z = (energy[:, upper] - energy[:, lower]) / (BLOCK_S * sample_rate)  # mean square per block and channel
-    weights = np.asarray(CHANNEL_GAINS[:channels])[:, None]
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10((weights * z).sum(axis=0))
-        above = block_lufs >= ABSOLUTE_GATE_LUFS
-        if not above.any():
-            return -np.inf
-        relative = -0.691 + 10 * np.log10((weights[:, 0] * z[:, above].mean(axis=1)).sum()) + RELATIVE_GATE_LU
-        gated = (block_lufs > relative) & (block_lufs > ABSOLUTE_GATE_LUFS)
-        if not gated.any():
-            return -np.inf
-        return float(-0.691 + 10 * np.log10((weights[:, 0] * z[:, gated].mean(axis=1)).sum()))
 
 
 def _oversampled_peaks(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:

@@ -19,7 +19,7 @@ def health() -> Health:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(request: Request, response: Response) -> Readiness:
-    """The model is loaded, and the catalog and the queue answer."""
+    """The model is loaded, the catalog and the queue answer, and this server's workers (if any) live."""
     state = request.app.state
     checks = {"model": "ok" if state.model_id else "not loaded"}
     try:
@@ -36,6 +36,11 @@ def ready(request: Request, response: Response) -> Readiness:
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"unreachable: {type(exc).__name__}"
+    local_workers = getattr(state.queue, "local_workers", None)
+    counts = local_workers() if local_workers is not None else None
+    if counts is not None:  # the embedded workers of this process; Celery's live elsewhere (lofi_workers)
+        alive, started = counts
+        checks["workers"] = "ok" if alive > 0 else f"{alive} of {started} alive"
     ok = all(value == "ok" for value in checks.values())
     if not ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
