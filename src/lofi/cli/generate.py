@@ -57,6 +57,10 @@ def generate(
     video: Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")] = False,
     resolution: Annotated[str, typer.Option(help="Video size: 1080p, 720p or WxH.")] = "1080p",
     template: Annotated[str, typer.Option(help="Video look: bars, circle or rain.")] = "bars",
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Inference engine: auto, hf, lean, lean-int8, onnx, onnx-int8 (default: LOFI_ENGINE)."),
+    ] = None,
 ) -> None:
     """Compose a new track: MIDI, mastered audio, stems, pictures and metadata in OUT/<track_id>/."""
     with user_errors():
@@ -90,7 +94,7 @@ def generate(
             raise FileNotFoundError(
                 f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
             )
-        options = track_options(audio, preset, lufs, true_peak, video, resolution, template)
+        options = track_options(audio, preset, lufs, true_peak, video, resolution, template, engine)
         with console.status("composing...") as status:
             checkpoint = load_checkpoint(checkpoint_dir)
             folder = run_track(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, generate, info, jobs, mix, originality, publish, render, serve, train
+from lofi.cli import corpus, evaluate, export, generate, info, jobs, mix, originality, publish, render, serve, train
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -40,3 +40,4 @@ app.add_typer(corpus.app, name="corpus")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(originality.app, name="originality")
 app.add_typer(publish.app, name="publish")
+app.add_typer(export.app, name="export")

@@ -22,6 +22,7 @@ def track_options(
     video: bool = False,
     resolution: str = "1080p",
     template: str = "bars",
+    engine: str | None = None,
 ):
     """The pipeline's audio and video options: what was asked for, settings for the rest; checked up front."""
     from lofi.jobs.pipeline import TrackOptions
@@ -38,7 +39,12 @@ def track_options(
         video=video,
         resolution=resolution,
         template=template,
+        engine=engine,
     )
+    if engine is not None:
+        from lofi.model.engines import resolve
+
+        resolve(engine)  # an unknown or unavailable engine is the user's error, said before composing
     if not -40.0 <= options.lufs <= -5.0:
         raise ValueError(f"--lufs must be between -40 and -5 (got {options.lufs})")
     if not -12.0 <= options.true_peak_db <= 0.0:

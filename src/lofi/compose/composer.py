@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -17,13 +16,15 @@ from lofi.compose.request import ComposeRequest
 from lofi.instruments import BASS_PROGRAMS, DRUMS
 from lofi.model.checkpoint import Checkpoint
 from lofi.model.constraints import Grammar
-from lofi.model.decode import continue_bars
+from lofi.model.engines import Engine, load_engine, resolve
+from lofi.model.generate import Continuation, DecodeBatch
 from lofi.model.runtime import DECODE_THREADS, torch_threads
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import detect_chords
 from lofi.tokens.tokenizer import LofiTokenizer
 
 MAX_TRIES = 4  # a section that is not full is generated again, best of this many
+TRIES_AT_ONCE = 2  # tries of a section decoded side by side; later ones start only if these fail
 MAX_PITCHED_PARTS = 4  # a lo-fi band: drums and at most this many pitched parts, set by section A
 
 
@@ -99,31 +100,71 @@ def section_quality(score: Score, bars: int) -> tuple[list[str], float]:
 
 
 class Composer:
-    def __init__(self, checkpoint: Checkpoint, threads: int = DECODE_THREADS):
+    def __init__(self, checkpoint: Checkpoint, threads: int = DECODE_THREADS, engine: str | None = None):
         self.checkpoint = checkpoint
         self.threads = threads
+        self.engine_name = resolve(engine)  # None: settings' engine (LOFI_ENGINE), auto by default
         self.tok = LofiTokenizer.from_dict(checkpoint.tokenizer)
 
-    def _section(
-        self,
-        prompt: list[int],
-        bars: int,
-        grammar: Grammar,
-        sampling: SamplingConfig,
-        generator: torch.Generator,
-    ) -> tuple[list[int], dict]:
-        """Tokens of ``bars`` bars, generated again until they pass section_quality, best of MAX_TRIES;
-        and what happened: the tries and what each rejected try got wrong."""
-        best, best_score, rejected = [], -math.inf, []
-        for attempt in range(1, MAX_TRIES + 1):
-            tokens = continue_bars(self.checkpoint.model, prompt, bars, grammar, sampling, generator)
-            problems, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
-            if not problems:
-                return tokens, {"tries": attempt, "rejected": rejected}
-            rejected.append(problems)
-            if score > best_score:
-                best, best_score = tokens, score
-        return best, {"tries": MAX_TRIES, "rejected": rejected}
+    def _sections(
+        self, sections: list[tuple[list[int], int, Grammar]], sampling: SamplingConfig, generator: torch.Generator
+    ) -> list[tuple[list[int], dict]]:
+        """Tokens of each (prompt, bars, grammar), generated again until they pass section_quality, best of
+        MAX_TRIES; and what happened: the tries and what each rejected try got wrong.
+
+        The sections and their tries decode together in one batch. Each try has its own seed, drawn in
+        order from ``generator``, and the first try (in order) that passes wins, so the result does not
+        depend on which try happens to finish first.
+        """
+        seeds = [torch.randint(2**62, (MAX_TRIES,), generator=generator).tolist() for _ in sections]
+        batch = DecodeBatch(self.engine())
+        running: dict[int, tuple[int, int]] = {}  # handle -> (section, try)
+        done: list[dict[int, tuple[list[int], list[str], float]]] = [{} for _ in sections]
+        outcome: list[tuple[list[int], dict] | None] = [None] * len(sections)
+        started = [0] * len(sections)
+
+        def top_up(s: int) -> None:
+            while started[s] < MAX_TRIES and sum(r[0] == s for r in running.values()) < TRIES_AT_ONCE:
+                prompt, bars, grammar = sections[s]
+                job = Continuation(prompt, bars, grammar, sampling, seeds[s][started[s]])
+                running[batch.add(job)] = (s, started[s])
+                started[s] += 1
+
+        def settle(s: int) -> None:
+            rejected = []
+            for attempt in range(MAX_TRIES):
+                if attempt not in done[s]:
+                    return
+                tokens, problems, _ = done[s][attempt]
+                if not problems:
+                    outcome[s] = tokens, {"tries": attempt + 1, "rejected": rejected}
+                    break
+                rejected.append(problems)
+            else:
+                best = max(range(MAX_TRIES), key=lambda a: done[s][a][2])  # the first of equals
+                outcome[s] = done[s][best][0], {"tries": MAX_TRIES, "rejected": rejected}
+            for handle in [h for h, (section, _) in running.items() if section == s]:
+                batch.cancel(handle)
+                del running[handle]
+
+        for s in range(len(sections)):
+            top_up(s)
+        while any(o is None for o in outcome):
+            for handle, tokens in batch.step():
+                if handle not in running:  # a try of a section settled earlier in this same step
+                    continue
+                s, attempt = running.pop(handle)
+                prompt, bars, _ = sections[s]
+                problems, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
+                done[s][attempt] = tokens, problems, score
+                settle(s)
+                if outcome[s] is None:
+                    top_up(s)
+        return outcome  # type: ignore[return-value]
+
+    def engine(self) -> Engine:
+        """A fresh engine (its own KV cache) for one composition."""
+        return load_engine(self.checkpoint, self.engine_name, threads=self.threads)
 
     def compose(self, request: ComposeRequest) -> Composition:
         with torch_threads(self.threads):
@@ -144,14 +185,16 @@ class Composer:
         tries = {}
 
         body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
-        a_tokens, tries["A"] = self._section(body, length, grammar, sampling, generator)
+        ((a_tokens, tries["A"]),) = self._sections([(body, length, grammar)], sampling, generator)
         # the band A chose plays the rest of the track
         band = ensemble(self.tok.decode(prefix + a_tokens))
         grammar = Grammar(self.tok, key if request.strict_key else None, bpm, programs=band)
-        b_tokens, tries["B"] = self._section(body + a_tokens, length, grammar, sampling, generator)
         a_bars = _split_bars(a_tokens, self.tok.bar_id)
         kept = [t for bar in a_bars[:half] for t in bar]
-        varied, tries["A'"] = self._section(prefix + kept, length - half, grammar, sampling, generator)
+        # B and A' both follow from A alone: they decode together
+        (b_tokens, tries["B"]), (varied, tries["A'"]) = self._sections(
+            [(body + a_tokens, length, grammar), (prefix + kept, length - half, grammar)], sampling, generator
+        )
         token_materials = {"A": a_tokens, "B": b_tokens, "A'": kept + varied}
         materials = {
             name: arrange.bars_of(self.tok.decode(prefix + tokens), keep=band)
@@ -181,6 +224,7 @@ class Composer:
             "quality_gate": {name: t["rejected"] for name, t in tries.items()},
             # the seed actually used, so a track composed with a random seed can be found again
             "fingerprint": replace(request, seed=seed).fingerprint(model_id),
+            "engine": self.engine_name,
             "timings_s": {"compose": round(time.perf_counter() - started, 3)},
         }
         return Composition(score, track_id, seed, metadata)

@@ -37,6 +37,7 @@ class TrackOptions:
     video: bool = False  # also make video.mp4 (needs audio)
     resolution: str = "1080p"
     template: str = "bars"
+    engine: str | None = None  # inference engine (lofi.model.engines); None: settings' (LOFI_ENGINE)
 
     def render_options(self, mood: str | None, seed: int) -> RenderOptions:
         return RenderOptions(
@@ -54,8 +55,10 @@ def write_metadata(folder: Path, metadata: dict) -> None:
     atomic_write(folder / "metadata.json", lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def compose_step(checkpoint: Checkpoint, request: ComposeRequest, out_dir: Path, threads: int) -> Path:
-    composition = Composer(checkpoint, threads).compose(request)
+def compose_step(
+    checkpoint: Checkpoint, request: ComposeRequest, out_dir: Path, threads: int, engine: str | None = None
+) -> Path:
+    composition = Composer(checkpoint, threads, engine).compose(request)
     return write_track(composition, out_dir)
 
 
@@ -111,7 +114,7 @@ def run_track(
     """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
     progress(0.0, "composing")
     with span("compose", seed=request.seed):  # a no-op unless tracing is configured (lofi.tracing)
-        folder = compose_step(checkpoint, request, out_dir, threads)
+        folder = compose_step(checkpoint, request, out_dir, threads, options.engine)
     steps = (
         ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
         ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),

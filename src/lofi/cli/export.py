@@ -1,0 +1,31 @@
+"""`lofi export onnx`: write a checkpoint's ONNX graph (with its KV cache), optionally int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lofi.cli.common import console, user_errors
+
+app = typer.Typer(help="Export a model for other runtimes.", no_args_is_help=True)
+
+
+@app.command("onnx")
+def onnx(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint folder (e.g. runs/small/best).")],
+    out: Annotated[Path, typer.Option(help="Folder that receives model.onnx (and model.int8.onnx).")],
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: also write the dynamic-quantized model (onnxruntime).")
+    ] = None,
+) -> None:
+    """Export CHECKPOINT to ONNX with KV-cache inputs and outputs (what the onnx engines run)."""
+    with user_errors():
+        from lofi.model import load_checkpoint
+        from lofi.model.engines.onnx import export_onnx
+
+        if quantize not in (None, "int8"):
+            raise ValueError(f"--quantize takes int8, not {quantize!r}")
+        path = export_onnx(load_checkpoint(checkpoint).model, out, quantize)
+    console.print(f"wrote [bold]{path}[/] ({path.stat().st_size / 1e6:.1f} MB)")

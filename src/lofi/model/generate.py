@@ -1,0 +1,199 @@
+"""Continue many token sequences at once, each by a number of bars, on any engine.
+
+A ``DecodeBatch`` holds rows (one ``Continuation`` each) that join and leave between steps. One step
+samples a token for every row from its logits, with the constraints applied to all rows at once on one
+[rows, vocab] tensor, then asks the engine for the next logits. Sampling, the grammar and the repetition
+guard are the engine's neighbours, not its parts, so every engine yields the same tokens for the same
+logits, and each row draws from its own random stream: a row's tokens do not depend on its neighbours.
+
+Sampling here is top-k, then top-p within those k, then one draw by inverse CDF from a uniform of the
+row's stream (lofi.model.sampling.sample, the one-row reference, draws with torch.multinomial instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from lofi.model.constraints import Grammar
+from lofi.model.decode import MAX_TOKENS_PER_BAR, _window
+from lofi.model.engines.base import Engine
+from lofi.model.sampling import SamplingConfig
+from lofi.tokens.dataset import PREFIX_LEN
+
+_UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """One sequence to continue: ``bars`` new bars after ``prompt``, under ``grammar``, seeded by ``seed``."""
+
+    prompt: Sequence[int]
+    bars: int
+    grammar: Grammar
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    seed: int = 0
+
+
+def decode_table(grammar: Grammar) -> torch.Tensor:
+    """Allowed-next masks [vocab + 1, vocab]: row ``previous`` as Grammar.apply sees it, row vocab at the start."""
+    table = getattr(grammar, "_decode_table", None)
+    if table is None:
+        masks = grammar.masks.clone()
+        masks[~masks.any(dim=1)] = True  # a token the grammar does not know: let the model lead
+        table = torch.cat([masks, grammar.start_mask[None]])
+        grammar._decode_table = table  # cached on the grammar: built once per composition
+    return table
+
+
+class _Row:
+    def __init__(self, handle: int, job: Continuation, context: list[int]):
+        self.handle, self.job = handle, job
+        self.history = list(context)
+        self.context_len = len(context)
+        self.new: list[int] = []
+        self.bars_done = 0
+        self.run = 1  # how many times history[-1] came in a row
+        self.budget = job.bars * MAX_TOKENS_PER_BAR
+        self.at_start = len(job.prompt) <= PREFIX_LEN
+        self._rng = torch.Generator().manual_seed(job.seed)
+        self._uniforms: list[float] = []
+
+    def uniform(self) -> float:
+        if not self._uniforms:
+            self._uniforms = torch.rand(_UNIFORMS, generator=self._rng, dtype=torch.float64).tolist()[::-1]
+        return self._uniforms.pop()
+
+    def result(self, bar_id: int) -> list[int]:
+        # a section that ran out of budget is closed with empty bars, so the form keeps its length
+        return self.new + [bar_id] * (self.job.bars - self.bars_done)
+
+
+class DecodeBatch:
+    """Rows decoding together on one engine. Not thread-safe: one thread steps it (see batching.py)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.rows: list[_Row] = []
+        with torch.inference_mode():  # engines return inference tensors; rows are written in place
+            self.logits = torch.empty(0, engine.vocab_size)
+        self._next_handle = 0
+        self._fresh: dict[tuple[int, ...], int] = {}  # contexts prefilled since the last step -> row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @torch.inference_mode()
+    def add(self, job: Continuation) -> int:
+        if job.bars < 0:
+            raise ValueError("bars must be 0 or more")
+        bar_id = job.grammar.tok.bar_id
+        context = _window(list(job.prompt), self.engine.n_positions - 1, bar_id)
+        row = _Row(self._next_handle, job, context)
+        self._next_handle += 1
+        index = len(self.rows)
+        self.engine.reserve(index + 1)
+        key = tuple(context)
+        if key in self._fresh:  # tries of one section share their prompt: prefill it once
+            source = self._fresh[key]
+            self.engine.copy(source, index)
+            logits = self.logits[source]
+        else:
+            logits = self.engine.prefill(index, context)
+            self._fresh[key] = index
+        self.rows.append(row)
+        self.logits = torch.cat([self.logits, logits[None]])
+        return row.handle
+
+    @torch.inference_mode()
+    def cancel(self, handle: int) -> None:
+        for index, row in enumerate(self.rows):
+            if row.handle == handle:
+                self._remove(index)
+                return
+
+    def _remove(self, index: int) -> None:
+        last = len(self.rows) - 1
+        self.engine.move(last, index)
+        self.rows[index] = self.rows[last]
+        self.logits[index] = self.logits[last]
+        self.rows.pop()
+        self.logits = self.logits[:last]
+        self._fresh.clear()
+
+    def _sample(self) -> list[int]:
+        rows = self.rows
+        previous = torch.tensor([self.engine.vocab_size if (r.at_start and not r.new) else r.history[-1]
+                                 for r in rows])  # fmt: skip
+        grammars = {id(r.job.grammar): r.job.grammar for r in rows}
+        if len(grammars) == 1:
+            allowed = decode_table(rows[0].job.grammar)[previous]
+        else:
+            allowed = torch.stack([decode_table(r.job.grammar)[p] for r, p in zip(rows, previous, strict=True)])
+        for i, r in enumerate(rows):  # the repetition guard: no token more than repeat_limit times in a row
+            limit = r.job.sampling.repeat_limit
+            if limit and r.run >= limit and len(r.history) >= limit:
+                allowed[i, r.history[-1]] = False
+        logits = self.logits.masked_fill(~allowed, float("-inf"))
+        configs = [r.job.sampling for r in rows]
+        logits /= torch.tensor([[c.temperature] for c in configs])
+        vocab = logits.shape[-1]
+        ks = [c.top_k if 0 < c.top_k < vocab else vocab for c in configs]
+        values, order = torch.topk(logits, max(ks))  # sorted, most likely first
+        if min(ks) < max(ks):
+            values.masked_fill_(torch.arange(max(ks)) >= torch.tensor(ks)[:, None], float("-inf"))
+        probs = torch.softmax(values, dim=-1)
+        cumulative = probs.cumsum(dim=-1)
+        # top-p: drop a token once the mass before it reaches p; the most likely one always stays
+        top_p = torch.tensor([[c.top_p] for c in configs])
+        probs.masked_fill_((cumulative - probs >= top_p) & (top_p < 1.0), 0.0)
+        cumulative = probs.cumsum(dim=-1)
+        draws = torch.tensor([r.uniform() for r in rows], dtype=cumulative.dtype)[:, None] * cumulative[:, -1:]
+        choice = (cumulative < draws).sum(dim=-1).clamp_(max=max(ks) - 1)
+        return order.gather(1, choice[:, None])[:, 0].tolist()
+
+    @torch.inference_mode()
+    def step(self) -> list[tuple[int, list[int]]]:
+        """One token for every row; the rows that finished with it, as (handle, new tokens)."""
+        if not self.rows:
+            return []
+        tokens = self._sample()
+        finished, limit = [], self.engine.n_positions
+        for i in reversed(range(len(self.rows))):
+            row, token = self.rows[i], tokens[i]
+            bar_id = row.job.grammar.tok.bar_id
+            if token == bar_id and row.bars_done == row.job.bars:
+                finished.append(i)
+                continue
+            row.bars_done += token == bar_id
+            row.run = row.run + 1 if token == row.history[-1] else 1
+            row.new.append(token)
+            row.history.append(token)
+            row.context_len += 1
+            if len(row.new) >= row.budget:
+                finished.append(i)
+        done = []
+        for i in sorted(finished, reverse=True):
+            done.append((self.rows[i].handle, self.rows[i].result(self.rows[i].job.grammar.tok.bar_id)))
+            self._remove(i)
+        self._fresh.clear()
+        if self.rows:
+            self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows]))
+            for i, row in enumerate(self.rows):
+                if row.context_len >= limit:  # the window is full: slide it and rebuild the row's cache
+                    context = _window(row.history, limit - 1, row.job.grammar.tok.bar_id)
+                    row.context_len = len(context)
+                    self.logits[i] = self.engine.prefill(i, context)
+        return done[::-1]
+
+
+def decode(engine: Engine, jobs: Sequence[Continuation]) -> list[list[int]]:
+    """Continue every job to the end, together; new tokens in the order of ``jobs``."""
+    batch = DecodeBatch(engine)
+    handles = [batch.add(job) for job in jobs]
+    results: dict[int, list[int]] = {}
+    while batch:
+        results.update(batch.step())
+    return [results[h] for h in handles]

@@ -1,0 +1,165 @@
+import threading
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lofi.model.batching import BatchingDecoder
+from lofi.model.beam import beam_search
+from lofi.model.constraints import Grammar
+from lofi.model.engines import load_engine
+from lofi.model.engines.hf import HFEngine
+from lofi.model.engines.lean import LeanEngine
+from lofi.model.generate import Continuation, decode
+from lofi.model.prune import prune_magnitude, sparsity
+from lofi.model.quantize import is_quantized, quantize_int8
+from lofi.theory import Key
+from lofi.tokens.tokenizer import LofiTokenizer
+
+
+@pytest.fixture(scope="module")
+def jobs(tiny_checkpoint):
+    tok = LofiTokenizer.from_dict(tiny_checkpoint.tokenizer)
+    key = Key.parse("D minor")
+    grammar = Grammar(tok, key, 72)
+    prefix = tok.condition_ids("rainy", key, 72)
+    first = decode(HFEngine(tiny_checkpoint.model), [Continuation(prefix, 2, grammar, seed=5)])[0]
+    # two tries of one prompt, and a longer prompt: rows of different lengths in one batch
+    return [Continuation(prefix, 2, grammar, seed=1), Continuation(prefix, 2, grammar, seed=2),
+            Continuation(prefix + first, 1, grammar, seed=3)]  # fmt: skip
+
+
+def _ids(n):
+    return [3 + i % 200 for i in range(n)]
+
+
+def test_lean_logits_match_transformers(tiny_checkpoint):
+    model = tiny_checkpoint.model
+    with torch.inference_mode():
+        reference = model(torch.tensor([_ids(60)])).logits[0]
+    engine = LeanEngine(model)
+    engine.reserve(2)
+    torch.testing.assert_close(engine.prefill(0, _ids(40)), reference[39], atol=1e-4, rtol=1e-4)
+    engine.prefill(1, _ids(50))
+    for t in range(10):
+        logits = engine.step(torch.tensor([_ids(60)[40 + t], _ids(60)[50 + t]]))
+    torch.testing.assert_close(logits[0], reference[49], atol=1e-4, rtol=1e-4)
+
+
+def test_lean_and_hf_give_the_same_tokens_for_the_same_seeds(tiny_checkpoint, jobs):
+    hf = decode(HFEngine(tiny_checkpoint.model), jobs)
+    lean = decode(LeanEngine(tiny_checkpoint.model), jobs)
+    assert hf == lean
+    assert hf[0] != hf[1]  # the tries differ: each has its own random stream
+    assert [t.count(LofiTokenizer.from_dict(tiny_checkpoint.tokenizer).bar_id) for t in lean] == [2, 2, 1]
+
+
+def test_a_rows_tokens_do_not_depend_on_its_neighbours(tiny_checkpoint, jobs):
+    engine = LeanEngine(tiny_checkpoint.model, min_rows=4)
+    together = decode(engine, jobs)
+    alone = [decode(LeanEngine(tiny_checkpoint.model, min_rows=4), [job])[0] for job in jobs]
+    assert together == alone
+
+
+def test_dynamic_batching_serves_concurrent_jobs(tiny_checkpoint, jobs):
+    expected = decode(LeanEngine(tiny_checkpoint.model, min_rows=4), jobs)
+    decoder = BatchingDecoder(LeanEngine(tiny_checkpoint.model, min_rows=4))
+    results = {}
+
+    def submit(i):
+        results[i] = decoder.decode([jobs[i]])[0]
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    decoder.close()
+    assert [results[i] for i in range(len(jobs))] == expected
+
+
+def test_onnx_logits_match_torch(tiny_checkpoint, tmp_path):
+    pytest.importorskip("onnxruntime")
+    engine = load_engine(tiny_checkpoint, "onnx", home=tmp_path)
+    lean = LeanEngine(tiny_checkpoint.model)
+    for e in (engine, lean):
+        e.reserve(2)
+    torch.testing.assert_close(engine.prefill(0, _ids(30)), lean.prefill(0, _ids(30)), atol=1e-4, rtol=1e-4)
+    engine.prefill(1, _ids(45))
+    lean.prefill(1, _ids(45))
+    for token in (5, 6, 7):
+        a, b = engine.step(torch.tensor([token, token])), lean.step(torch.tensor([token, token]))
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert (tmp_path / "cache" / "onnx" / tiny_checkpoint.model_id / "model.onnx").is_file()
+
+
+def test_int8_runs_quantized_modules(tiny_checkpoint):
+    quantized = quantize_int8(tiny_checkpoint.model)
+    block = quantized.transformer.h[0]
+    for module in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
+        assert is_quantized(module)
+    assert not is_quantized(tiny_checkpoint.model.transformer.h[0].attn.c_attn)  # the original is untouched
+    engine = LeanEngine(quantized)
+    assert engine.blocks[0].qkv is block.attn.c_attn  # the lean loop calls the int8 module itself
+    engine.reserve(1)
+    with torch.inference_mode():
+        fp32 = tiny_checkpoint.model(torch.tensor([_ids(20)])).logits[0, -1]
+        int8 = quantized(torch.tensor([_ids(20)])).logits[0, -1]
+    logits = engine.prefill(0, _ids(20))
+    assert not torch.equal(logits, fp32)
+    torch.testing.assert_close(logits, int8, atol=1e-3, rtol=1e-3)  # what runs is the int8 model
+
+
+def test_pruning_zeroes_the_stated_fraction(tiny_checkpoint):
+    pruned = prune_magnitude(tiny_checkpoint.model, 0.3)
+    assert sparsity(pruned) == pytest.approx(0.3, abs=0.01)
+    assert sparsity(tiny_checkpoint.model) < 0.01
+
+
+class _Table:
+    """A fake engine whose next-token log-probs depend only on the last token."""
+
+    n_positions, vocab_size = 16, 3
+
+    def __init__(self, table):
+        self.table = torch.tensor(table).log()
+        self.last: list[int] = []
+
+    def reserve(self, rows):
+        self.last += [0] * (rows - len(self.last))
+
+    def prefill(self, row, ids):
+        self.last[row] = ids[-1]
+        return self.table[ids[-1]]
+
+    def copy(self, src, dst):
+        self.last[dst] = self.last[src]
+
+    def move(self, src, dst):
+        self.last[dst] = self.last[src]
+
+    def step(self, tokens):
+        for i, t in enumerate(tokens.tolist()):
+            self.last[i] = t
+        return self.table[tokens]
+
+
+def test_beam_search_finds_the_likeliest_sequence_that_greedy_misses():
+    # from 0: token 1 (0.6) leads to an even spread; token 2 (0.4) leads to a sure 0
+    engine = _Table([[0.0, 0.6, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.98, 0.01, 0.01]])
+    tokens, score = beam_search(engine, [0], steps=2, width=2)
+    assert tokens == [2, 0]
+    assert score == pytest.approx(float(torch.tensor(0.4 * 0.98).log()), abs=1e-5)
+    greedy, _ = beam_search(engine, [0], steps=2, width=1)
+    assert greedy[0] == 1
+
+
+def test_export_onnx_command(tiny_checkpoint, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from lofi.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["export", "onnx", str(tiny_checkpoint.path), "--out", str(tmp_path), "--quantize", "int8"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.int8.onnx").is_file()
