@@ -1,17 +1,17 @@
 """The API under load: requests per second and p50/p99 latency at 100 concurrent connections.
 
 `lofi serve` runs as its own process (uvicorn, one embedded worker) on loopback with the bundled model; a
-load generator (httpx, asyncio, 100 connections held open) hits `GET /api/v1/health` and
-`GET /api/v1/tracks` for a fixed time. Named baseline: the same load with the server idle; then the same
-load while a generation job composes and renders a track in the worker. Target: p99 under 50 ms.
+load generator (wrk, Debian's package: 100 keep-alive connections, each sending requests back to back)
+hits `GET /api/v1/health` and `GET /api/v1/tracks` for a fixed time. Named baseline: the same load with
+the server idle; then the same load while a generation job composes and renders a track in the worker.
+Target: p99 under 50 ms.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,33 +32,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def load(url: str, seconds: float = SECONDS) -> dict:
-    """CONNECTIONS clients each sending requests back to back; latencies of the successful ones."""
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
-        deadline = time.perf_counter() + seconds
+def _ms(text: str) -> float:
+    """wrk's duration ("812.00us", "3.41ms", "1.20s") in milliseconds."""
+    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    raise ValueError(f"not a wrk duration: {text!r}")
 
-        async def one_client() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                response = await client.get(url)
-                if response.status_code == 200:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(CONNECTIONS)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
+def load(url: str, seconds: float = SECONDS) -> dict:
+    """wrk holding CONNECTIONS keep-alive connections, each sending requests back to back (closed loop)."""
+    command = ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--latency", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    found = dict(re.findall(r"^ *(50|99)% +(\S+) *$", out, flags=re.MULTILINE))
+    if "99" not in found:
+        raise RuntimeError(f"wrk gave no latency distribution:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "errors": errors,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(found["50"]),
+        "p99_ms": _ms(found["99"]),
+        "errors": (int(errors.group(1)) if errors else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
     }
 
 
@@ -84,13 +80,15 @@ def main() -> None:
                 time.sleep(0.5)
             rows = []
             for route in ("/api/v1/health", "/api/v1/tracks"):
-                rows.append(("idle server (baseline)", route, asyncio.run(load(base + route))))
-            job = httpx.post(f"{base}/api/v1/generate", json={"mood": "chill", "minutes": 2, "seed": 1}).json()
-            while httpx.get(f"{base}/api/v1/jobs/{job['id']}").json()["state"] == "queued":
+                rows.append(("idle server (baseline)", route, load(base + route)))
+            job = httpx.post(
+                f"{base}/api/v1/generate", json={"mood": "chill", "minutes": 2, "seed": 1}, timeout=60
+            ).json()
+            while httpx.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).json()["state"] == "queued":
                 time.sleep(0.2)
             for route in ("/api/v1/health", "/api/v1/tracks"):
-                state = httpx.get(f"{base}/api/v1/jobs/{job['id']}").json()["state"]
-                rows.append((f"a job running (state at start: {state})", route, asyncio.run(load(base + route))))
+                state = httpx.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).json()["state"]
+                rows.append((f"a job running (state at start: {state})", route, load(base + route)))
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -99,10 +97,11 @@ def main() -> None:
         table.append(
             f"| {label} | `{route}` | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
         )
-    body = f"""Method: `lofi serve` (uvicorn, one embedded worker, the bundled model) on loopback; a load generator
-of {CONNECTIONS} concurrent keep-alive connections (httpx + asyncio, in its own process, sharing the same 2 cores)
-for {SECONDS:.0f} s per row. Baseline: the idle server; then the same load while a 2-minute track is composed
-and rendered. Target: p99 under 50 ms. Machine: {machine()}.
+    body = f"""Method: `lofi serve` (uvicorn, one embedded worker, the bundled model) on loopback; a load
+generator of {CONNECTIONS} concurrent keep-alive connections (`wrk -t 1 -c {CONNECTIONS} --latency`, closed loop:
+each connection sends its next request when the last is answered; on the same 2 cores) for {SECONDS:.0f} s per
+row. Baseline: the idle server; then the same load while a 2-minute track is composed and rendered.
+Target: p99 under 50 ms. Machine: {machine()}.
 
 {chr(10).join(table)}
 """

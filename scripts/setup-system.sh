@@ -18,6 +18,7 @@ TEST_PACKAGES=(
   redis-server        # the queue broker and cache at scale; tests start their own on loopback
   chromium            # the dashboard's browser test (driven by Playwright, no browser download)
   prometheus          # promtool checks the alert rules; tests scrape a real `lofi serve` with it
+  wrk                 # `make bench`: the load generator of bench/api.py
 )
 case "${1:-}" in
   --runtime) ;;  # a server or worker image: the tests' servers and browser stay out
