@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -353,21 +353,28 @@ def report_progress(session: Session, job_id: str, fraction: float, message: str
     return True
 
 
-def requeue_running(session: Session, worker_id: str | None = None) -> list[str]:
+def requeue_running(session: Session, worker_id: str | None = None, refund: bool = False) -> list[str]:
     """Put running jobs back in the queue after a restart; only ``worker_id``'s when given.
 
     Returns the ids requeued. Without ``worker_id`` it takes every running job, which is right for
     the embedded queue (one server owns all its workers) but not while other machines' workers run.
+    ``refund``: the worker was stopped on purpose (a graceful shutdown), so the attempt does not count
+    against the job's attempts (those count workers that died running it).
     """
     where = [Job.state == JobState.RUNNING]
     if worker_id is not None:
         where.append(Job.worker_id == worker_id)
+    values: dict = {
+        "state": JobState.QUEUED,
+        "worker_id": None,
+        "started_at": None,
+        "progress": 0.0,
+        "message": "requeued",
+    }
+    if refund:
+        values["attempts"] = case((Job.attempts > 0, Job.attempts - 1), else_=0)
     ids = session.execute(
-        update(Job)
-        .where(*where)
-        .values(state=JobState.QUEUED, worker_id=None, started_at=None, progress=0.0, message="requeued")
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
+        update(Job).where(*where).values(**values).returning(Job.id).execution_options(synchronize_session=False)
     ).scalars()
     requeued = sorted(ids)
     for job_id in requeued:

@@ -35,7 +35,7 @@ from lofi.catalog import Catalog, JobState
 from lofi.catalog.queries import claim_next, list_jobs, requeue_running
 from lofi.jobs.cache import GenerationCache
 from lofi.jobs.queue import JobQueue, QueueConfig
-from lofi.jobs.worker import Runner, configure_observability, new_worker_id
+from lofi.jobs.worker import Runner, configure_observability, new_worker_id, worker_pid
 from lofi.logs import LogConfig
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class EmbeddedQueue(JobQueue):
             process.terminate()
             process.join()
         self._workers, self._supervisor = [], None
-        self.recover()
+        self.recover(stopped_pids={process.pid for process in late})
 
     def local_workers(self) -> tuple[int, int] | None:
         """(alive, started) of the worker processes this queue runs; None when it runs none."""
@@ -180,8 +180,12 @@ class EmbeddedQueue(JobQueue):
         """Embedded workers alive on this machine: this queue's and any other process's (``lofi worker``)."""
         return self.liveness.count(prefix=f"{EMBEDDED}_")
 
-    def recover(self) -> list[str]:
-        """Put the running jobs of dead embedded workers back in the queue; returns their ids."""
+    def recover(self, stopped_pids: frozenset[int] | set[int] = frozenset()) -> list[str]:
+        """Put the running jobs of dead embedded workers back in the queue; returns their ids.
+
+        Workers whose process ids are in ``stopped_pids`` were stopped by this queue's shutdown: their
+        jobs go back without using up an attempt.
+        """
         with self.catalog.session() as session:
             page = list_jobs(session, state=JobState.RUNNING, limit=100_000)
             owners = {job.worker_id for job in page.items if job.worker_id}
@@ -189,7 +193,8 @@ class EmbeddedQueue(JobQueue):
         requeued: list[str] = []
         for worker_id in dead:
             with self.catalog.session() as session:
-                requeued += requeue_running(session, worker_id=worker_id)
+                refund = worker_pid(worker_id) in stopped_pids
+                requeued += requeue_running(session, worker_id=worker_id, refund=refund)
         if requeued:
             log.warning("requeued %d job(s) of stopped workers: %s", len(requeued), ", ".join(requeued))
         return requeued

@@ -67,6 +67,12 @@ def new_worker_id(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def worker_pid(worker_id: str) -> int | None:
+    """The process id inside a worker id from ``new_worker_id`` (None for another form)."""
+    parts = worker_id.rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
 def configure_observability() -> None:
     """Logs and traces as the settings say, for ``lofi worker`` (``lofi serve`` configures its own)."""
     from lofi.settings import get_settings
