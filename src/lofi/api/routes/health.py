@@ -12,8 +12,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
-    """The process answers."""
+async def health() -> Health:
+    """The process answers (on the event loop itself: a liveness probe must not queue for a thread)."""
     return Health(status="ok")
 
 
