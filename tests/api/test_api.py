@@ -213,7 +213,9 @@ def test_metrics_use_the_lofi_prefix_and_route_templates(client, made):
     assert 'route="/api/v1/tracks/{track_id}"' in text
     assert made["track_id"] not in text  # ids never become label values
     names = [line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")]
-    assert all(n.startswith("lofi_") for n in names), {n for n in names if not n.startswith("lofi_")}
+    # lofi's own metrics, and the standard process collector's (memory and CPU, for the alerts)
+    assert any(n.startswith("process_resident_memory") for n in names)
+    assert all(n.startswith(("lofi_", "process_")) for n in names), {n for n in names if not n.startswith("lofi_")}
 
 
 def test_the_dashboard_is_served(client):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, SummaryMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,7 +41,6 @@ class Metrics:
         self.model_load = Gauge("lofi_model_load_seconds", "Seconds the server took to load the model.",
                                 registry=self.registry)  # fmt: skip
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, process_cpu_seconds_total...
-        PlatformCollector(registry=self.registry)
         self.jobs_finished = JobsFinished()
 
     def watch(self, read: Callable[[], dict]) -> None:
