@@ -104,6 +104,11 @@ row. Baseline: the idle server; then the same load while a 2-minute track is com
 Target: p99 under 50 ms. Machine: {machine()}.
 
 {chr(10).join(table)}
+
+Reading it: in a closed loop the mean latency is the number of connections over the throughput
+(Little's law), so with 100 connections a p99 under 50 ms needs well over 2,000 requests/s from one
+uvicorn process on one core; `/api/v1/tracks` (a catalog query and its JSON) manages
+{rows[1][2]["rps"]:.0f}/s here. Errors are wrk's 2-second timeouts and non-2xx answers.
 """
     write_section("API under load (bench/api.py)", body)
     print(body)

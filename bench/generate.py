@@ -111,8 +111,8 @@ def main() -> None:
 
     body = f"""Default model ({checkpoint.model_id}), {THREADS} torch/onnxruntime thread, {machine()}.
 Tokens/s: {NEW_TOKENS} new tokens from the condition prefix for the baseline; two bars per row for
-the engines (grammar, repetition guard and sampling included). The machine was shared with a
-training run and other tests while this ran: compare ratios within this table only.
+the engines (grammar, repetition guard and sampling included). Absolute rates move with whatever
+else the machine runs: compare ratios within this table only.
 
 {chr(10).join(lines)}
 

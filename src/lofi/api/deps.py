@@ -1,13 +1,18 @@
-"""Typed dependencies the routes share: settings, a catalog session, the queue, the API key check."""
+"""Typed dependencies the routes share: settings, the catalog, the queue, the API key check.
+
+The catalog is handed over, not a session from a yielding dependency: FastAPI runs a sync yielding
+dependency's exit in the thread pool, so under load every pool thread could sit waiting for a database
+connection while the requests that hold the connections wait for a thread to give them back (a deadlock
+until the pool's timeout). A route opens its session with ``catalog.session()`` in its own thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from sqlalchemy.orm import Session
 
+from lofi.catalog import Catalog
 from lofi.settings import Settings
 
 
@@ -15,9 +20,8 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.catalog.session() as session:
-        yield session
+async def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
 
 
 def get_queue(request: Request) -> Any:
@@ -32,6 +36,6 @@ def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = N
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 QueueDep = Annotated[Any, Depends(get_queue)]
 WriteAccess = Depends(require_key)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 
-from lofi.api.deps import SessionDep, SettingsDep
+from lofi.api.deps import CatalogDep, SettingsDep
 from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic
 from lofi.catalog import queries
@@ -50,7 +50,7 @@ def track_public(track, request: Request) -> TrackPublic:
 @router.get("", response_model=TracksPublic)
 def list_tracks(
     request: Request,
-    session: SessionDep,
+    catalog: CatalogDep,
     mood: str | None = None,
     key: str | None = None,
     bpm_min: Annotated[int | None, Query(ge=0, le=400)] = None,
@@ -62,13 +62,14 @@ def list_tracks(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TracksPublic:
     """Tracks, newest first, filtered by mood, key, tempo, date and title."""
-    page = queries.list_tracks(
-        session, mood=mood, key=key, bpm_min=bpm_min, bpm_max=bpm_max, since=since, until=until, search=q,
-        limit=limit, offset=offset,
-    )  # fmt: skip
-    return TracksPublic(
-        items=[track_public(t, request) for t in page.items], total=page.total, limit=limit, offset=offset
-    )
+    with catalog.session() as session:
+        page = queries.list_tracks(
+            session, mood=mood, key=key, bpm_min=bpm_min, bpm_max=bpm_max, since=since, until=until, search=q,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+        return TracksPublic(
+            items=[track_public(t, request) for t in page.items], total=page.total, limit=limit, offset=offset
+        )
 
 
 def _track_or_404(session, track_id: str):
@@ -79,15 +80,17 @@ def _track_or_404(session, track_id: str):
 
 
 @router.get("/{track_id}", response_model=TrackPublic)
-def get_track(track_id: str, request: Request, session: SessionDep) -> TrackPublic:
-    return track_public(_track_or_404(session, track_id), request)
+def get_track(track_id: str, request: Request, catalog: CatalogDep) -> TrackPublic:
+    with catalog.session() as session:
+        return track_public(_track_or_404(session, track_id), request)
 
 
 @router.get("/{track_id}/files/{name:path}", name="track_file", response_class=FileResponse)
-def track_file(track_id: str, name: str, session: SessionDep) -> FileResponse:
+def track_file(track_id: str, name: str, catalog: CatalogDep) -> FileResponse:
     """One file of a track; Range requests are answered with 206, so players can seek."""
-    track = _track_or_404(session, track_id)
-    known = {f.path for f in queries.track_files(track)}
+    with catalog.session() as session:
+        track = _track_or_404(session, track_id)
+        known = {f.path for f in queries.track_files(track)}
     if name not in known:
         raise HTTPException(404, f"track {track_id!r} has no file {name!r}")
     return FileResponse(Path(track.folder) / name)
