@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import pytest
 from scipy.signal import butter, sosfilt
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 TPQ = 480
+
+T = TypeVar("T")
 
 
 def make_score(
@@ -57,3 +63,13 @@ def music_like(seconds: float = 20.0, level: float = 0.05, seed: int = 0, rate: 
     x = sosfilt(band, rng.normal(0, level, (2, int(seconds * rate))))
     x[:, :: rate // 2] += 0.8  # a click every half second: peaks far above the body
     return x.astype(np.float32)
+
+
+def wait_for(predicate: Callable[[], T], what: str, timeout_s: float = 180.0, poll_s: float = 0.1) -> T:
+    """``predicate()`` once it is truthy; the test fails after a generous ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(poll_s)
+    return value

@@ -14,38 +14,21 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from helpers import wait_for
+from servers import free_port
 
 INSTALL_HINT = "run `make setup`, which installs the prometheus package (prometheus and promtool)"
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 180.0, poll_s: float = 0.2) -> Any:
-    """``predicate()`` once it is truthy; the test fails after a generous ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(poll_s)
-    return value
 
 
 def http_json(url: str, data: dict | None = None, headers: dict | None = None) -> tuple[int, dict, dict]:

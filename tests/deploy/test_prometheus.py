@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from deploy_helpers import DEPLOY, lofi_metrics_page, metric_names, tool, wait_for
+from deploy_helpers import DEPLOY, lofi_metrics_page, metric_names, tool
+from helpers import wait_for
 
 PROMETHEUS = DEPLOY / "prometheus"
 RULES = sorted((PROMETHEUS / "alerts").glob("*.yml"))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_helpers import http_json, wait_for
+from deploy_helpers import http_json
+from helpers import wait_for
 from lofi import logs, tracing
 from lofi.catalog import open_catalog
 from lofi.catalog.queries import get_job

@@ -13,13 +13,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
@@ -27,28 +25,13 @@ import soundfile
 from PIL import Image
 from symusic import Score
 
+from helpers import wait_for
 from lofi.catalog import JobRecord, JobState
 from lofi.catalog.models import FINISHED
 from lofi.jobs.queue import JobQueue, QueueConfig
+from servers import free_port
 
 INSTALL_HINT = "run `make setup`, which installs the redis-server package"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], T], what: str, timeout_s: float = 180.0, poll_s: float = 0.1) -> T:
-    """``predicate()`` once it is truthy; the test fails after a generous ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(poll_s)
-    return value
 
 
 def wait_until_rendering(queue: JobQueue, job_id: str) -> JobRecord:
