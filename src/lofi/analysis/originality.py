@@ -172,6 +172,21 @@ class _Candidate:
     q_to: int  # exclusive
 
 
+def _close_gaps(
+    t: np.ndarray, t_start: np.ndarray, succ: np.ndarray, ramp: np.ndarray, cols: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One row's gaps along the reference in a single pass, for both alignment loops.
+
+    ``h[j] = max over j' <= j of t[j'] - gap * (j - j')``: adding the gap ramp turns that into a running
+    maximum; ``start`` follows the cell each maximum came from (``succ`` where the score falls to 0).
+    """
+    lifted = t + ramp
+    running = np.maximum.accumulate(lifted, axis=1)
+    origin = np.maximum.accumulate(np.where(lifted >= running, cols, 0), axis=1)
+    h = running - ramp
+    return h, np.where(h <= 0.0, succ, t_start[idx, origin])
+
+
 @dataclass
 class OriginalityIndex:
     """Reference melodies as symbols, note times and an inverted index of their fingerprints."""
@@ -456,11 +471,7 @@ class OriginalityIndex:
             succ = code[:, row]
             t_start = np.where(diag >= up, start, np.concatenate((start[:, 1:], start[:, -1:]), axis=1))
             t_start = np.where(t <= 0.0, succ, t_start)
-            lifted = t + ramp
-            running = np.maximum.accumulate(lifted, axis=1)
-            origin = np.maximum.accumulate(np.where(lifted >= running, cols, 0), axis=1)
-            h = running - ramp
-            start = np.where(h <= 0.0, succ, t_start[idx, origin])
+            h, start = _close_gaps(t, t_start, succ, ramp, cols, idx)
             top = np.argmax(h, axis=1)
             value = h[lane, top]
             better = value > best
@@ -586,11 +597,7 @@ def local_align(
         succ = (i + 1) * stride + cols + 1
         body = np.where(diag >= up, start[:, :-1], start[:, 1:])
         t_start = np.concatenate((np.full((k, 1), succ[0]), np.where(t[:, 1:] <= 0.0, succ[1:], body)), axis=1)
-        lifted = t + ramp
-        running = np.maximum.accumulate(lifted, axis=1)
-        origin = np.maximum.accumulate(np.where(lifted >= running, cols, 0), axis=1)
-        h = running - ramp
-        start = np.where(h <= 0.0, succ, t_start[idx, origin])
+        h, start = _close_gaps(t, t_start, succ, ramp, cols, idx)
         top = np.argmax(h, axis=1)
         value = h[lane, top]
         better = value > best
