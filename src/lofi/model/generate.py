@@ -18,12 +18,24 @@ from dataclasses import dataclass, field
 import torch
 
 from lofi.model.constraints import Grammar
-from lofi.model.decode import MAX_TOKENS_PER_BAR, _window
 from lofi.model.engines.base import Engine
 from lofi.model.sampling import SamplingConfig
 from lofi.tokens.dataset import PREFIX_LEN
 
 _UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
+MAX_TOKENS_PER_BAR = 320  # a guard: a dense bar of four parts stays well under this
+
+
+def window(ids: list[int], limit: int, bar_id: int) -> list[int]:
+    """The condition prefix plus the longest tail that starts on a bar and fits in ``limit`` tokens."""
+    if len(ids) <= limit:
+        return ids
+    body = ids[PREFIX_LEN:]
+    keep = limit // 2  # slide by half a window so the cache is rebuilt rarely
+    tail_start = len(body) - keep
+    while tail_start < len(body) and body[tail_start] != bar_id:
+        tail_start += 1
+    return ids[:PREFIX_LEN] + body[tail_start:]
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class DecodeBatch:
         if job.bars < 0:
             raise ValueError("bars must be 0 or more")
         bar_id = job.grammar.tok.bar_id
-        context = _window(list(job.prompt), self.engine.n_positions - 1, bar_id)
+        context = window(list(job.prompt), self.engine.n_positions - 1, bar_id)
         row = _Row(self._next_handle, job, context)
         self._next_handle += 1
         index = len(self.rows)
@@ -183,7 +195,7 @@ class DecodeBatch:
             self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows]))
             for i, row in enumerate(self.rows):
                 if row.context_len >= limit:  # the window is full: slide it and rebuild the row's cache
-                    context = _window(row.history, limit - 1, row.job.grammar.tok.bar_id)
+                    context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)
                     row.context_len = len(context)
                     self.logits[i] = self.engine.prefill(i, context)
         return done[::-1]

@@ -1,6 +1,6 @@
 """The reference engine: transformers' own GPT-2 forward and its cache, one row at a time.
 
-This is what lofi decoded with before the faster engines (the loop of lofi.model.decode), kept to
+This is what lofi decoded with before the faster engines (a loop over its forward pass and cache), kept to
 check them against: same logits to float rounding, hence the same tokens. The benchmark's baseline is
 transformers' ``generate()`` itself (bench/generate.py).
 """
