@@ -79,7 +79,6 @@ def test_dynamic_batching_serves_concurrent_jobs(tiny_checkpoint, jobs):
 
 
 def test_onnx_logits_match_torch(tiny_checkpoint, tmp_path):
-    pytest.importorskip("onnxruntime")
     engine = load_engine(tiny_checkpoint, "onnx", home=tmp_path)
     lean = LeanEngine(tiny_checkpoint.model)
     for e in (engine, lean):
@@ -87,10 +86,17 @@ def test_onnx_logits_match_torch(tiny_checkpoint, tmp_path):
     torch.testing.assert_close(engine.prefill(0, _ids(30)), lean.prefill(0, _ids(30)), atol=1e-4, rtol=1e-4)
     engine.prefill(1, _ids(45))
     lean.prefill(1, _ids(45))
-    for token in (5, 6, 7):
+    # rows of different lengths, past the step where the ONNX cache grows (64 positions)
+    for token in range(5, 30):
         a, b = engine.step(torch.tensor([token, token])), lean.step(torch.tensor([token, token]))
-    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
-    assert (tmp_path / "cache" / "onnx" / tiny_checkpoint.model_id / "model.onnx").is_file()
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert engine.length(1) == lean.length(1) == 70
+    # row 0 leaves: row 1 moves into its place and steps alone
+    for e in (engine, lean):
+        e.move(1, 0)
+    torch.testing.assert_close(engine.step(torch.tensor([9])), lean.step(torch.tensor([9])), atol=1e-4, rtol=1e-4)
+    folder = tmp_path / "cache" / "onnx" / tiny_checkpoint.model_id
+    assert (folder / "prefill.onnx").is_file() and (folder / "step.onnx").is_file()
 
 
 def test_int8_runs_quantized_modules(tiny_checkpoint):
@@ -155,11 +161,12 @@ def test_beam_search_finds_the_likeliest_sequence_that_greedy_misses():
 
 
 def test_export_onnx_command(tiny_checkpoint, tmp_path):
-    pytest.importorskip("onnxruntime")
     from lofi.cli.main import app
 
     result = CliRunner().invoke(
         app, ["export", "onnx", str(tiny_checkpoint.path), "--out", str(tmp_path), "--quantize", "int8"]
     )
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.int8.onnx").is_file()
+    for name in ("prefill.onnx", "step.onnx", "prefill.int8.onnx", "step.int8.onnx"):
+        assert (tmp_path / name).is_file()
+    assert "step.int8.onnx" in result.output

@@ -15,9 +15,9 @@ app = typer.Typer(help="Export a model for other runtimes.", no_args_is_help=Tru
 @app.command("onnx")
 def onnx(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint folder (e.g. runs/small/best).")],
-    out: Annotated[Path, typer.Option(help="Folder that receives model.onnx (and model.int8.onnx).")],
+    out: Annotated[Path, typer.Option(help="Folder that receives prefill.onnx and step.onnx (or *.int8.onnx).")],
     quantize: Annotated[
-        str | None, typer.Option(help="int8: also write the dynamic-quantized model (onnxruntime).")
+        str | None, typer.Option(help="int8: also write the dynamic-quantized graphs (onnxruntime).")
     ] = None,
 ) -> None:
     """Export CHECKPOINT to ONNX with KV-cache inputs and outputs (what the onnx engines run)."""
@@ -27,5 +27,6 @@ def onnx(
 
         if quantize not in (None, "int8"):
             raise ValueError(f"--quantize takes int8, not {quantize!r}")
-        path = export_onnx(load_checkpoint(checkpoint).model, out, quantize)
-    console.print(f"wrote [bold]{path}[/] ({path.stat().st_size / 1e6:.1f} MB)")
+        paths = export_onnx(load_checkpoint(checkpoint).model, out, quantize)
+    for path in paths:
+        console.print(f"wrote [bold]{path}[/] ({path.stat().st_size / 1e6:.1f} MB)")

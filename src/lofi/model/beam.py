@@ -26,7 +26,7 @@ def beam_search(engine: Engine, prompt: Sequence[int], steps: int, width: int = 
     logits = engine.prefill(0, list(prompt))[None]
     beams: list[list[int]] = [[]]
     scores = torch.zeros(1)
-    table = decode_table(grammar) if grammar is not None else None
+    table = torch.from_numpy(decode_table(grammar)) if grammar is not None else None
     for _ in range(steps):
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         if table is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from lofi.model.constraints import Grammar
@@ -49,13 +50,13 @@ class Continuation:
     seed: int = 0
 
 
-def decode_table(grammar: Grammar) -> torch.Tensor:
+def decode_table(grammar: Grammar) -> np.ndarray:
     """Allowed-next masks [vocab + 1, vocab]: row ``previous`` as Grammar.apply sees it, row vocab at the start."""
     table = getattr(grammar, "_decode_table", None)
     if table is None:
         masks = grammar.masks.clone()
         masks[~masks.any(dim=1)] = True  # a token the grammar does not know: let the model lead
-        table = torch.cat([masks, grammar.start_mask[None]])
+        table = torch.cat([masks, grammar.start_mask[None]]).numpy()
         grammar._decode_table = table  # cached on the grammar: built once per composition
     return table
 
@@ -113,7 +114,7 @@ class DecodeBatch:
             self.engine.copy(source, index)
             logits = self.logits[source]
         else:
-            logits = self.engine.prefill(index, context)
+            logits = self.engine.prefill(index, context).cpu()  # sampling runs on the CPU
             self._fresh[key] = index
         self.rows.append(row)
         self.logits = torch.cat([self.logits, logits[None]])
@@ -136,35 +137,47 @@ class DecodeBatch:
         self._fresh.clear()
 
     def _sample(self) -> list[int]:
+        # numpy, not torch: on [rows, vocab] arrays a numpy op costs about a microsecond, a torch op
+        # several, and a step samples once per token
         rows = self.rows
-        previous = torch.tensor([self.engine.vocab_size if (r.at_start and not r.new) else r.history[-1]
-                                 for r in rows])  # fmt: skip
+        vocab = self.engine.vocab_size
+        previous = [vocab if (r.at_start and not r.new) else r.history[-1] for r in rows]
         grammars = {id(r.job.grammar): r.job.grammar for r in rows}
         if len(grammars) == 1:
             allowed = decode_table(rows[0].job.grammar)[previous]
         else:
-            allowed = torch.stack([decode_table(r.job.grammar)[p] for r, p in zip(rows, previous, strict=True)])
+            allowed = np.stack([decode_table(r.job.grammar)[p] for r, p in zip(rows, previous, strict=True)])
         for i, r in enumerate(rows):  # the repetition guard: no token more than repeat_limit times in a row
             limit = r.job.sampling.repeat_limit
             if limit and r.run >= limit and len(r.history) >= limit:
                 allowed[i, r.history[-1]] = False
-        logits = self.logits.masked_fill(~allowed, float("-inf"))
         configs = [r.job.sampling for r in rows]
-        logits /= torch.tensor([[c.temperature] for c in configs])
-        vocab = logits.shape[-1]
+        logits = np.where(allowed, self.logits.numpy(), -np.inf)
+        logits /= np.array([[c.temperature] for c in configs], np.float32)
         ks = [c.top_k if 0 < c.top_k < vocab else vocab for c in configs]
-        values, order = torch.topk(logits, max(ks))  # sorted, most likely first
-        if min(ks) < max(ks):
-            values.masked_fill_(torch.arange(max(ks)) >= torch.tensor(ks)[:, None], float("-inf"))
-        probs = torch.softmax(values, dim=-1)
-        cumulative = probs.cumsum(dim=-1)
-        # top-p: drop a token once the mass before it reaches p; the most likely one always stays
-        top_p = torch.tensor([[c.top_p] for c in configs])
-        probs.masked_fill_((cumulative - probs >= top_p) & (top_p < 1.0), 0.0)
-        cumulative = probs.cumsum(dim=-1)
-        draws = torch.tensor([r.uniform() for r in rows], dtype=cumulative.dtype)[:, None] * cumulative[:, -1:]
-        choice = (cumulative < draws).sum(dim=-1).clamp_(max=max(ks) - 1)
-        return order.gather(1, choice[:, None])[:, 0].tolist()
+        k = max(ks)
+        every = np.arange(len(rows))[:, None]
+        if k < vocab:  # the k largest, then sorted: most likely first
+            order = np.argpartition(logits, vocab - k, axis=1)[:, vocab - k :]
+            values = logits[every, order]
+        else:
+            order, values = np.broadcast_to(np.arange(vocab), logits.shape), logits
+        by_value = np.argsort(-values, axis=1, kind="stable")
+        order, values = order[every, by_value], values[every, by_value]
+        if min(ks) < k:
+            values[np.arange(k) >= np.array(ks)[:, None]] = -np.inf
+        with np.errstate(invalid="ignore"):  # a row with nothing allowed draws its most likely token
+            probs = np.exp(values - values[:, :1])
+            cumulative = probs.cumsum(axis=1)
+            # top-p: keep tokens while the mass before them is under p (the most likely one always stays);
+            # they are a prefix of the sorted row, so the cumulative sums of the kept ones do not change
+            top_p = np.array([[c.top_p] for c in configs])
+            kept = ((cumulative - probs < top_p * cumulative[:, -1:]) | (top_p >= 1.0)).sum(axis=1)
+            kept = np.maximum(kept, 1)
+            total = cumulative[every[:, 0], kept - 1]
+            draws = np.array([r.uniform() for r in rows]) * total
+            choice = np.minimum((cumulative < draws[:, None]).sum(axis=1), kept - 1)
+        return order[every[:, 0], choice].tolist()
 
     @torch.inference_mode()
     def step(self) -> list[tuple[int, list[int]]]:
@@ -192,7 +205,7 @@ class DecodeBatch:
             self._remove(i)
         self._fresh.clear()
         if self.rows:
-            self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows]))
+            self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows])).cpu()
             for i, row in enumerate(self.rows):
                 if row.context_len >= limit:  # the window is full: slide it and rebuild the row's cache
                     context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)

@@ -86,8 +86,8 @@ def load_engine(checkpoint: Checkpoint, name: str | None = None, *, threads: int
         from lofi.model.engines.onnx import OnnxEngine, export_onnx
 
         with _lock:  # one export per process; the files are renamed into place, so processes may race
-            path = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), "int8" if name == "onnx-int8" else None)
-        return OnnxEngine(path, checkpoint.config, threads=threads, name=name)
+            paths = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), "int8" if name == "onnx-int8" else None)
+        return OnnxEngine(paths, checkpoint.config, threads=threads, name=name)
     from lofi.model.engines.lean import LeanEngine
 
     if name == "lean-int8":

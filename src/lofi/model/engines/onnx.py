@@ -1,17 +1,24 @@
-"""The onnxruntime engine: GPT-2 exported to ONNX with its KV cache as inputs and outputs.
+"""The onnxruntime engine: GPT-2 exported to ONNX as two graphs, one to prefill and one to step.
 
-One graph serves both prefill and decode: it takes the new tokens [rows, new], their positions, an
-additive attention bias [rows, 1, new, past + new] and the past keys/values [2 * layers, rows, heads,
-past, head_dim], and returns the last position's logits and the new keys/values only. The engine keeps
-the cache in one preallocated numpy array (as the lean engine does) and writes the new entries in place.
+The prefill graph takes one row's context [1, n] (with positions, a causal bias and an empty past) and
+returns the last position's logits and the context's keys/values [2 * layers, 1, heads, n, head_dim].
+The step graph takes one new token per row [rows], its position, an additive attention bias
+[rows, 1, 1, past + 1] and each layer's past keys and values as their own inputs [rows, heads, past,
+head_dim]; it returns the logits and the new keys/values only [2 * layers, rows, heads, 1, head_dim].
 
-``lofi export onnx`` writes the graph; ``int8`` quantizes it with onnxruntime's dynamic quantization
+The step graph is written for speed at one token per row: no shape arithmetic (constant reshapes
+only), and attention over the past and the new token computed apart and joined in the softmax, so the
+past is read, never concatenated (copied) with the new entry. The engine keeps the cache as one numpy
+array per layer's keys or values, hands them to the graph as they are, and writes new entries in place.
+
+``lofi export onnx`` writes both graphs; ``int8`` quantizes them with onnxruntime's dynamic quantization
 (MatMul weights int8 per channel, MLAS kernels). The bundled model's folder is read-only, so engines
 export on first use to LOFI_HOME/cache/onnx/<model_id>/ (written to a temporary name, then renamed).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import uuid
@@ -24,13 +31,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (torch's own idiom)
 
-FP32, INT8 = "model.onnx", "model.int8.onnx"
+PREFILL, STEP = "prefill", "step"
+OPSET = 20  # the first with a Gelu operator: one node instead of eight
+POSITION_CHUNK = 64  # the cache grows by this many positions at a time
 _sessions: dict[tuple[str, int], object] = {}
 _lock = threading.Lock()
 
 
-class _StepGraph(nn.Module):
-    """What is exported: GPT-2's forward over a past, from the checkpoint's own modules."""
+def _linear(conv1d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    # transformers' Conv1D reshapes around its product, which exports as shape arithmetic; x is 2-D here
+    return x @ conv1d.weight + conv1d.bias
+
+
+class _PrefillGraph(nn.Module):
+    """GPT-2's forward over one row's context, from the checkpoint's own modules."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -57,40 +71,88 @@ class _StepGraph(nn.Module):
         return logits, torch.stack(presents)
 
 
-def export_onnx(model: nn.Module, out_dir: Path, quantize: str | None = None) -> Path:
-    """Write model.onnx (and model.int8.onnx when ``quantize == "int8"``) into ``out_dir``; the path."""
+class _StepGraph(nn.Module):
+    """One new token per row over each layer's past keys and values."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.core = model.transformer
+        self.heads, self.width = model.config.n_head, model.config.n_embd
+        self.head_dim = self.width // self.heads
+
+    def forward(self, input_ids, position_ids, bias, *past):
+        x = self.core.wte(input_ids) + self.core.wpe(position_ids)  # [rows, width]
+        scale = 1.0 / math.sqrt(self.head_dim)
+        presents = []
+        for layer, block in enumerate(self.core.h):
+            qkv = _linear(block.attn.c_attn, block.ln_1(x)).reshape(-1, 3 * self.heads, 1, self.head_dim)
+            q, k, v = torch.split(qkv, self.heads, dim=1)  # each [rows, heads, 1, head_dim]
+            past_keys, past_values = past[2 * layer], past[2 * layer + 1]
+            scores = torch.cat([q @ past_keys.transpose(-1, -2), (q * k).sum(-1, keepdim=True)], dim=-1)
+            weights = torch.softmax(scores * scale + bias, dim=-1)
+            y = weights[..., :-1] @ past_values + weights[..., -1:] * v
+            x = x + _linear(block.attn.c_proj, y.reshape(-1, self.width))
+            hidden = F.gelu(_linear(block.mlp.c_fc, block.ln_2(x)), approximate="tanh")
+            x = x + _linear(block.mlp.c_proj, hidden)
+            presents += [k, v]
+        return self.core.ln_f(x) @ self.core.wte.weight.t(), torch.stack(presents)
+
+
+def _export(graph: nn.Module, example: tuple, path: Path, names: list[str], dynamic: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=names,
+                          output_names=["logits", "present"], dynamic_axes=dynamic)  # fmt: skip
+    tmp.replace(path)
+
+
+def _quantize(source: Path, path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    logging.disable(logging.WARNING)  # it advises a pre-processing pass meant for static quantization
+    try:
+        quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    tmp.replace(path)
+
+
+def export_onnx(model: nn.Module, out_dir: Path, quantize: str | None = None) -> tuple[Path, Path]:
+    """Write prefill.onnx and step.onnx (or their int8 versions, *.int8.onnx) into ``out_dir``; their paths."""
+    if quantize not in (None, "int8"):
+        raise ValueError(f"unknown quantization {quantize!r}; only int8")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = out_dir / FP32
-    if not fp32.exists():
-        config = model.config
-        head_dim = config.n_embd // config.n_head
-        graph = _StepGraph(model.cpu().eval())
+    config = model.config
+    layers, heads, head_dim = config.n_layer, config.n_head, config.n_embd // config.n_head
+    model = model.cpu().eval()
+    prefill, step = out_dir / f"{PREFILL}.onnx", out_dir / f"{STEP}.onnx"
+    if not prefill.exists():
         example = (torch.tensor([[1, 2, 3]]), torch.tensor([[5, 6, 7]]), torch.zeros(1, 1, 3, 8),
-                   torch.zeros(2 * config.n_layer, 1, config.n_head, 5, head_dim))  # fmt: skip
-        tmp = out_dir / f".{FP32}.{uuid.uuid4().hex[:8]}"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph, example, str(tmp), dynamo=False, opset_version=17,
-                input_names=["input_ids", "position_ids", "bias", "past"], output_names=["logits", "present"],
-                dynamic_axes={"input_ids": {0: "rows", 1: "new"}, "position_ids": {0: "rows", 1: "new"},
-                              "bias": {0: "rows", 2: "new", 3: "total"}, "past": {1: "rows", 3: "past"},
-                              "logits": {0: "rows"}, "present": {1: "rows", 3: "new"}},
-            )  # fmt: skip
-        tmp.replace(fp32)
+                   torch.zeros(2 * layers, 1, heads, 5, head_dim))  # fmt: skip
+        _export(_PrefillGraph(model), example, prefill, ["input_ids", "position_ids", "bias", "past"],
+                {"input_ids": {0: "rows", 1: "new"}, "position_ids": {0: "rows", 1: "new"},
+                 "bias": {0: "rows", 2: "new", 3: "total"}, "past": {1: "rows", 3: "past"},
+                 "logits": {0: "rows"}, "present": {1: "rows", 3: "new"}})  # fmt: skip
+    if not step.exists():
+        pasts = [f"past_{i}" for i in range(2 * layers)]
+        example = (torch.tensor([5, 6]), torch.tensor([3, 2]), torch.zeros(2, 1, 1, 4),
+                   *[torch.zeros(2, heads, 3, head_dim) for _ in pasts])  # fmt: skip
+        dynamic = {"input_ids": {0: "rows"}, "position_ids": {0: "rows"}, "bias": {0: "rows", 3: "total"},
+                   "logits": {0: "rows"}, "present": {1: "rows"}}  # fmt: skip
+        dynamic |= {name: {0: "rows", 2: "past"} for name in pasts}
+        _export(_StepGraph(model), example, step, ["input_ids", "position_ids", "bias", *pasts], dynamic)
     if quantize is None:
-        return fp32
-    if quantize != "int8":
-        raise ValueError(f"unknown quantization {quantize!r}; only int8")
-    int8 = out_dir / INT8
-    if not int8.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = out_dir / f".{INT8}.{uuid.uuid4().hex[:8]}"
-        quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True)
-        tmp.replace(int8)
-    return int8
+        return prefill, step
+    quantized = []
+    for source in (prefill, step):
+        path = source.with_suffix(".int8.onnx")
+        if not path.exists():
+            _quantize(source, path)
+        quantized.append(path)
+    return quantized[0], quantized[1]
 
 
 def _session(path: Path, threads: int):
@@ -110,29 +172,47 @@ def _session(path: Path, threads: int):
 class OnnxEngine:
     name = "onnx"
 
-    def __init__(self, path: Path, config, *, threads: int = 1, name: str | None = None):
-        self.session = _session(Path(path), threads)
+    def __init__(self, paths: tuple[Path, Path], config, *, threads: int = 1, name: str | None = None):
+        self.prefill_session = _session(Path(paths[0]), threads)
+        self.step_session = _session(Path(paths[1]), threads)
         self.name = name or self.name
         self.n_positions, self.vocab_size = config.n_positions, config.vocab_size
         self.heads, self.layers = config.n_head, config.n_layer
         self.head_dim = config.n_embd // config.n_head
-        self.cache = np.zeros((2 * self.layers, 0, self.heads, self.n_positions, self.head_dim), np.float32)
+        self.past_names = [f"past_{i}" for i in range(2 * self.layers)]
+        # one array per layer's keys or values: [rows, heads, positions, head_dim]
+        self.cache = [np.zeros((0, self.heads, 0, self.head_dim), np.float32) for _ in self.past_names]
         self.lens: list[int] = []
 
+    # The cache goes to the graph as it is, with no copy: so it holds exactly the rows that step, and
+    # its positions grow in chunks, the unused tail masked by the bias (a few wasted positions cost less
+    # than copying the cache every step).
+    def _resize(self, rows: int, positions: int) -> None:
+        have_rows, have = self.cache[0].shape[0], self.cache[0].shape[2]
+        if (have_rows, have) == (rows, positions):
+            return
+        keep_rows, keep = min(rows, have_rows), min(positions, have)
+        for i, old in enumerate(self.cache):
+            self.cache[i] = np.zeros((rows, self.heads, positions, self.head_dim), np.float32)
+            self.cache[i][:keep_rows, :, :keep] = old[:keep_rows, :, :keep]
+        self.lens = (self.lens + [0] * rows)[:rows]  # rows past ``rows`` are free (the decoder keeps 0..n-1)
+
+    def _room(self, positions: int) -> None:
+        if positions > self.cache[0].shape[2]:
+            chunked = min(self.n_positions, -(-positions // POSITION_CHUNK) * POSITION_CHUNK)
+            self._resize(self.cache[0].shape[0], chunked)
+
     def reserve(self, rows: int) -> None:
-        have = self.cache.shape[1]
-        if rows > have:
-            grown = np.zeros((*self.cache.shape[:1], rows, *self.cache.shape[2:]), np.float32)
-            grown[:, :have] = self.cache
-            self.cache = grown
-            self.lens += [0] * (rows - have)
+        if rows > self.cache[0].shape[0]:
+            self._resize(rows, self.cache[0].shape[2])
 
     def length(self, row: int) -> int:
         return self.lens[row]
 
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
-        self.cache[:, dst, :, :n] = self.cache[:, src, :, :n]
+        for part in self.cache:
+            part[dst, :, :n] = part[src, :, :n]
         self.lens[dst] = n
 
     def move(self, src: int, dst: int) -> None:
@@ -140,34 +220,41 @@ class OnnxEngine:
             self.copy(src, dst)
         self.lens[src] = 0
 
-    def _run(self, ids: np.ndarray, positions: np.ndarray, bias: np.ndarray, past: np.ndarray):
-        feeds = {"input_ids": ids, "position_ids": positions, "bias": bias, "past": past}
-        return self.session.run(None, feeds)
-
     def prefill(self, row: int, ids: Sequence[int]) -> torch.Tensor:
         n = len(ids)
         if not 0 < n <= self.n_positions:
             raise ValueError(f"a context holds 1..{self.n_positions} tokens, got {n}")
-        bias = np.triu(np.full((n, n), -np.inf, np.float32), k=1)[None, None]
-        past = np.zeros((2 * self.layers, 1, self.heads, 0, self.head_dim), np.float32)
-        logits, present = self._run(np.array([ids], np.int64), np.arange(n, dtype=np.int64)[None], bias, past)
-        self.cache[:, row, :, :n] = present[:, 0]
+        feeds = {
+            "input_ids": np.array([ids], np.int64),
+            "position_ids": np.arange(n, dtype=np.int64)[None],
+            "bias": np.triu(np.full((n, n), -np.inf, np.float32), k=1)[None, None],
+            "past": np.zeros((2 * self.layers, 1, self.heads, 0, self.head_dim), np.float32),
+        }
+        logits, present = self.prefill_session.run(None, feeds)
+        self._room(n)
+        for part, new in zip(self.cache, present[:, 0], strict=True):
+            part[row, :, :n] = new
         self.lens[row] = n
         return torch.from_numpy(logits[0])
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         rows = tokens.shape[0]
         lens = np.array(self.lens[:rows])
-        span = int(lens.max())
-        if span >= self.n_positions:
+        if lens.max() >= self.n_positions:
             raise ValueError("a row is full: the decoder slides its window before this")
-        # rows shorter than the longest must not see the stale tail of their cache; the new token sees itself
-        bias = np.zeros((rows, 1, 1, span + 1), np.float32)
-        bias[:, 0, 0, :span][np.arange(span)[None] >= lens[:, None]] = -np.inf
-        past = np.ascontiguousarray(self.cache[:, :rows, :, :span])
-        logits, present = self._run(tokens.numpy().astype(np.int64)[:, None], lens[:, None].astype(np.int64),
-                                    bias, past)  # fmt: skip
-        self.cache[:, np.arange(rows), :, lens] = present[:, :, :, 0].transpose(1, 0, 2, 3)
+        if rows < self.cache[0].shape[0]:  # rows left the batch: drop their slots so the cache is what steps
+            self._resize(rows, self.cache[0].shape[2])
+        self._room(int(lens.max()) + 1)
+        width = self.cache[0].shape[2]
+        # each row sees its own positions and the new token, not the stale or empty rest of the cache
+        bias = np.zeros((rows, 1, 1, width + 1), np.float32)
+        bias[:, 0, 0, :width][np.arange(width)[None] >= lens[:, None]] = -np.inf
+        feeds = {"input_ids": tokens.numpy().astype(np.int64), "position_ids": lens.astype(np.int64), "bias": bias}
+        feeds.update(zip(self.past_names, self.cache, strict=True))
+        logits, present = self.step_session.run(None, feeds)
+        every = np.arange(rows)
+        for part, new in zip(self.cache, present, strict=True):
+            part[every, :, lens] = new[:, :, 0]
         for i in range(rows):
             self.lens[i] += 1
         return torch.from_numpy(logits)
