@@ -301,6 +301,11 @@ def chord_changes(score: Score) -> list[Chord]:
     return changes
 
 
+def range_width(low: float, high: float) -> float:
+    """The width of a typical range, widened to MIN_WIDTH of its scale: a point range still has a slope."""
+    return max(high - low, MIN_WIDTH * max(abs(low), abs(high), 1.0))
+
+
 def quality_score(values: Mapping[str, float], ranges: Mapping[str, tuple[float, float]] = TYPICAL_RANGES) -> float:
     """How typical a track is: the mean, over the metrics in ``ranges``, of a closeness score in [0, 1].
 
@@ -316,7 +321,7 @@ def quality_score(values: Mapping[str, float], ranges: Mapping[str, tuple[float,
         if not math.isfinite(value):
             scores.append(0.0)
             continue
-        width = max(high - low, MIN_WIDTH * max(abs(low), abs(high), 1.0))  # a point range still has a slope
+        width = range_width(low, high)
         distance = max(low - value, value - high, 0.0)
         scores.append(max(0.0, 1.0 - distance / width))
     return float(np.mean(scores))

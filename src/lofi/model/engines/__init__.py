@@ -10,6 +10,9 @@ lean-fp16, lean-bf16   the lean loop in half precision, on a CUDA GPU only
 ``auto`` takes the first available of AUTO_ORDER, the fastest measured by bench/generate.py.
 Quality: int8 engines change the logits slightly, so their tracks differ from fp32 ones; the metrics
 of `lofi eval` stay within the tolerance stated in docs/BENCHMARKS.md (checked by bench/generate.py).
+Reproducibility: every engine gives the same tokens for the same composition on the same machine. The
+int8 ONNX graph quantizes activations with one scale per step for all rows, so a row's tokens depend on
+its neighbours: with BatchingDecoder (rows of other jobs) use lean with min_rows=4, which does not.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from lofi.model.checkpoint import Checkpoint
 from lofi.model.engines.base import Engine
 
 ENGINES = ("hf", "lean", "lean-int8", "onnx", "onnx-int8", "lean-fp16", "lean-bf16")
-AUTO_ORDER = ("lean", "hf")  # fastest first for composing on the CPU (see docs/BENCHMARKS.md)
+AUTO_ORDER = ("onnx-int8", "lean", "hf")  # fastest first for composing on the CPU (see docs/BENCHMARKS.md)
 GPU_AUTO_ORDER = ("lean-bf16", "lean-fp16", "lean")
 _quantized: dict[str, torch.nn.Module] = {}
+_exported: dict[tuple[str, str | None], tuple[Path, Path]] = {}  # (model id, quantization) -> ONNX graphs
 _lock = threading.Lock()
 
 
@@ -85,8 +89,13 @@ def load_engine(checkpoint: Checkpoint, name: str | None = None, *, threads: int
     if name.startswith("onnx"):
         from lofi.model.engines.onnx import OnnxEngine, export_onnx
 
+        quantize = "int8" if name == "onnx-int8" else None
         with _lock:  # one export per process; the files are renamed into place, so processes may race
-            paths = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), "int8" if name == "onnx-int8" else None)
+            paths = _exported.get((checkpoint.model_id, quantize)) if home is None else None
+            if paths is None or not all(p.exists() for p in paths):
+                paths = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), quantize)
+                if home is None:
+                    _exported[checkpoint.model_id, quantize] = paths
         return OnnxEngine(paths, checkpoint.config, threads=threads, name=name)
     from lofi.model.engines.lean import LeanEngine
 
