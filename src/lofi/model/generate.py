@@ -6,8 +6,8 @@ samples a token for every row from its logits, with the constraints applied to a
 guard are the engine's neighbours, not its parts, so every engine yields the same tokens for the same
 logits, and each row draws from its own random stream: a row's tokens do not depend on its neighbours.
 
-Sampling here is top-k, then top-p within those k, then one draw by inverse CDF from a uniform of the
-row's stream (lofi.model.sampling.sample, the one-row reference, draws with torch.multinomial instead).
+Sampling is top-k, then top-p within those k, then one draw by inverse CDF from a uniform of the row's
+own stream, on numpy arrays (tests/model/test_sampling.py checks it on fixed logits).
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class _Row:
         self.context_len = len(context)
         self.new: list[int] = []
         self.bars_done = 0
-        self.run = 1  # how many times history[-1] came in a row
+        self.run = 1  # how many times history[-1] came in a row (the prompt's own run counts)
+        while self.run < len(context) and context[-1 - self.run] == context[-1]:
+            self.run += 1
         self.budget = job.bars * MAX_TOKENS_PER_BAR
         self.at_start = len(job.prompt) <= PREFIX_LEN
         self._rng = torch.Generator().manual_seed(job.seed)
