@@ -24,7 +24,10 @@ from lofi.theory import detect_chords
 from lofi.tokens.tokenizer import LofiTokenizer
 
 MAX_TRIES = 4  # a section that is not full is generated again, best of this many
-TRIES_AT_ONCE = 2  # tries of a section decoded side by side; later ones start only if these fail
+# tries of a section decoded side by side; later ones start only if these fail. One: a step's cost grows
+# with its rows (reading each row's KV cache dominates at long contexts), and most first tries pass, so
+# speculative tries cost more than they save (6 one-minute tracks: 65 s at one, 85 s at two, onnx-int8)
+TRIES_AT_ONCE = 1
 MAX_PITCHED_PARTS = 4  # a lo-fi band: drums and at most this many pitched parts, set by section A
 
 
@@ -112,7 +115,7 @@ class Composer:
         """Tokens of each (prompt, bars, grammar), generated again until they pass section_quality, best of
         MAX_TRIES; and what happened: the tries and what each rejected try got wrong.
 
-        The sections and their tries decode together in one batch. Each try has its own seed, drawn in
+        The sections (and their running tries) decode together in one batch. Each try has its own seed, drawn in
         order from ``generator``, and the first try (in order) that passes wins, so the result does not
         depend on which try happens to finish first.
         """
