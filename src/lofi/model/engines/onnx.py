@@ -18,6 +18,7 @@ export on first use to LOFI_HOME/cache/onnx/<model_id>/ (written to a temporary 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import threading
@@ -125,6 +126,14 @@ def export_onnx(model: nn.Module, out_dir: Path, quantize: str | None = None) ->
         raise ValueError(f"unknown quantization {quantize!r}; only int8")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # one process exports at a time: onnxruntime's quantizer writes a scratch file under a fixed name
+    # next to its input, which a second process exporting the same model would remove under it
+    with (out_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _export_all(model, out_dir, quantize)
+
+
+def _export_all(model: nn.Module, out_dir: Path, quantize: str | None) -> tuple[Path, Path]:
     config = model.config
     layers, heads, head_dim = config.n_layer, config.n_head, config.n_embd // config.n_head
     model = model.cpu().eval()
