@@ -47,6 +47,17 @@ def test_info_names_the_model_and_the_tools(lofi_home):
     result = run("info")
     assert result.exit_code == 0
     assert "default model" in result.output and "mma" in result.output
+    assert "auto: onnx-int8" in result.output  # the infer extra is installed with the tests
+
+
+def test_info_says_when_the_engine_setting_is_wrong(lofi_home, monkeypatch):
+    from lofi.settings import get_settings
+
+    monkeypatch.setenv("LOFI_ENGINE", "nope")
+    get_settings.cache_clear()
+    result = run("info")
+    assert result.exit_code == 0
+    assert "unknown engine 'nope'" in result.output
 
 
 def test_corpus_add_skips_bad_files_with_reasons_and_goes_on(lofi_home, tmp_path):

@@ -40,6 +40,13 @@ def info() -> None:
         table.add_row("default model", f"{settings.default_model} ({summary})")
     else:
         table.add_row("default model", f"[red]missing[/] at {settings.default_model}")
+    try:
+        from lofi.model.engines import resolve
+
+        chosen = resolve(settings.engine)
+        table.add_row("engine", f"auto: {chosen}" if settings.engine == "auto" else chosen)
+    except ValueError as exc:  # LOFI_ENGINE names one that is unknown or not installed
+        table.add_row("engine", f"[red]{exc}[/]")
     table.add_row("mma", shutil.which(settings.mma_bin) or "[red]missing: make setup[/]")
     table.add_row(
         "openmsx music",
