@@ -90,7 +90,9 @@ def load_engine(checkpoint: Checkpoint, name: str | None = None, *, threads: int
         from lofi.model.engines.onnx import OnnxEngine, export_onnx
 
         quantize = "int8" if name == "onnx-int8" else None
-        with _lock:  # one export per process; the files are renamed into place, so processes may race
+        # one export per model per process, wherever LOFI_HOME points now; across processes the export
+        # folder's file lock (export_onnx) keeps them from writing the same files at once
+        with _lock:
             paths = _exported.get((checkpoint.model_id, quantize)) if home is None else None
             if paths is None or not all(p.exists() for p in paths):
                 paths = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), quantize)
