@@ -30,6 +30,20 @@ BASS_PROGRAMS = frozenset({32, 33})
 # programs a generated lead melody is played on
 LEAD_PROGRAMS: tuple[int, ...] = (11, 73, 65, 59, 4)
 
+# programs that play a melody over the band (the electric piano also plays chords: it counts as harmony)
+MELODY_PROGRAMS = frozenset({11, 59, 65, 73, 80})
+
+
+def part_rank(program: int, is_drum: bool = False) -> tuple[int, int]:
+    """The canonical order of parts in a lofi MIDI file and in its tokens: drums, bass, harmony, melody.
+
+    Within one position the tokenizer writes notes in track order, so a fixed order means the drums of a
+    beat always come first and the melody last; lofi.compose relies on it to write one part into a bar.
+    """
+    role = 0 if is_drum else 1 if program in BASS_PROGRAMS else 3 if program in MELODY_PROGRAMS else 2
+    return role, program
+
+
 # General MIDI program ranges (inclusive) -> palette program; None drops the part (sound effects)
 _FOLD: tuple[tuple[int, int, int | None], ...] = (
     (0, 3, 0),

@@ -39,8 +39,16 @@ def _rejections(entries, limit: int = 20) -> None:
 @app.command()
 def build(
     corpus: CorpusDir = None,
-    mma_pieces: Annotated[int, typer.Option(help="Songs made from MMA grooves over the progression bank.")] = 2600,
-    melody_pieces: Annotated[int, typer.Option(help="Songs led by a public-domain melody.")] = 800,
+    loops_pieces: Annotated[
+        int, typer.Option(help="lofi's own lo-fi hip-hop pieces (pattern bank, loops, melodies), even over moods.")
+    ] = 2000,
+    mma_lofi_pieces: Annotated[
+        int, typer.Option(help="Songs on MMA's hip-hop and R&B bands that pass the backbeat check.")
+    ] = 400,
+    mma_pieces: Annotated[
+        int, typer.Option(help="Songs on MMA's jazz, ballad, lullaby, bossa and soul grooves.")
+    ] = 700,
+    melody_pieces: Annotated[int, typer.Option(help="Songs led by a public-domain melody.")] = 300,
     melody_tunes: Annotated[
         int | None, typer.Option(help="Parse only this many tunes (a quick trial build; not cached).")
     ] = None,
@@ -55,6 +63,8 @@ def build(
 
         settings = get_settings()
         options = BuildOptions(
+            loops_pieces=loops_pieces,
+            mma_lofi_pieces=mma_lofi_pieces,
             mma_pieces=mma_pieces,
             melody_pieces=melody_pieces,
             melody_tunes=melody_tunes,

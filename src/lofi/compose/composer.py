@@ -1,34 +1,53 @@
-"""From a request to an arranged Score: generate the materials, lay them out, describe the result."""
+"""From a request to an arranged Score: the model writes loops, fills and melodies; the form lays them out.
+
+1. **Loops.** The model writes the first loop (LOOP_BARS bars of drums, bass and chords) from the condition
+   tokens (and the bars of a ``--continue`` file); longer tracks get more loops, each written after the
+   first. The loop that plays decides the band: drums, the bass, one or two chord parts.
+2. **Fills.** For each loop, the model writes the drums of the loop's last bar again under its chords: the
+   fill that closes a phrase.
+3. **Melodies.** Over each loop that the form gives a melody, the model writes one into the loop's bars
+   (the band as written, the melody inserted between its notes: lofi.model.infill).
+4. **Arrangement.** The form (lofi.compose.form) lays the loops out with their layers; the swing is written
+   into the MIDI at the end.
+
+Every pass goes through the quality gate (lofi.compose.gate). A loop that fails every try is kept (the
+best try) and the track is marked ``review`` with the reasons; a fill or a melody that fails every try is
+left out and the reason recorded. Decoding never stacks notes (lofi.model.generate).
+"""
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
 from symusic import Score
 
-from lofi.analysis.metrics import compute_metrics, outside
-from lofi.compose import arrange, form
+from lofi.compose import arrange, form, gate
+from lofi.compose.arrange import Bar, Loop, role
 from lofi.compose.prompt import prompt_tokens
 from lofi.compose.request import ComposeRequest
-from lofi.instruments import BASS_PROGRAMS, DRUMS
+from lofi.instruments import BASS_PROGRAMS, DRUMS, MELODY_PROGRAMS, PALETTE
 from lofi.model.checkpoint import Checkpoint
 from lofi.model.constraints import Grammar
 from lofi.model.engines import Engine, load_engine, resolve
 from lofi.model.generate import Continuation, DecodeBatch
+from lofi.model.infill import InfillPlan, drop_parts
 from lofi.model.runtime import DECODE_THREADS, torch_threads
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import detect_chords
+from lofi.theory.groove import KIT
+from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
 
-MAX_TRIES = 4  # a section that is not full is generated again, best of this many
-# tries of a section decoded side by side; later ones start only if these fail. One: a step's cost grows
-# with its rows (reading each row's KV cache dominates at long contexts), and most first tries pass, so
-# speculative tries cost more than they save (6 one-minute tracks: 65 s at one, 85 s at two, onnx-int8)
-TRIES_AT_ONCE = 1
-MAX_PITCHED_PARTS = 4  # a lo-fi band: drums and at most this many pitched parts, set by section A
+TRIES = {"loop": 6, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
+MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
+LOOP_PROGRAMS = frozenset(p for p in PALETTE if p not in MELODY_PROGRAMS)
+# the swing written into each mood's MIDI (MPC-style, off-beat 16ths), before a per-track nudge
+MOOD_SWING = {"chill": 0.57, "jazzy": 0.6, "sad": 0.55, "dreamy": 0.56, "upbeat": 0.58, "rainy": 0.57,
+              "sleepy": 0.55, "nostalgic": 0.58}  # fmt: skip
 
 
 @dataclass
@@ -39,7 +58,28 @@ class Composition:
     metadata: dict = field(default_factory=dict)
 
 
-def _split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
+@dataclass(frozen=True)
+class Pass:
+    """One thing for the model to write: a prompt, how many bars, the rules, and the gate it must pass."""
+
+    name: str
+    prompt: list[int]
+    bars: int
+    grammar: Grammar
+    check: Callable[[list[int]], tuple[list[str], float]]
+    tries: int
+    infill: InfillPlan | None = None
+
+
+@dataclass
+class Outcome:
+    tokens: list[int]
+    tries: int
+    rejected: list[list[str]]  # what each rejected try got wrong
+    problems: list[str]  # what the kept try gets wrong (empty: it passed)
+
+
+def split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
     bars: list[list[int]] = []
     for t in tokens:
         if t == bar_id or not bars:
@@ -48,58 +88,21 @@ def _split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
     return bars
 
 
-def ensemble(score: Score, size: int = MAX_PITCHED_PARTS) -> frozenset[int]:
-    """Drums and the busiest pitched parts of a section (a bass always among them when there is one)."""
-    counts = {t.program: len(t.notes) for t in score.tracks if not t.is_drum and len(t.notes)}
+def band(loop: list[Bar]) -> frozenset[int]:
+    """The parts of a loop that play on: drums, its busiest bass, its busiest one or two chord parts."""
+    counts: dict[int, int] = {}
+    for bar in loop:
+        for (program, is_drum), notes in bar.items():
+            key = DRUMS if is_drum else program
+            counts[key] = counts.get(key, 0) + len(notes)
     ranked = sorted(counts, key=lambda p: (-counts[p], p))
-    chosen = ranked[:size]
-    basses = [p for p in ranked if p in BASS_PROGRAMS]
-    if basses and not BASS_PROGRAMS & set(chosen):
-        chosen = [*chosen[: size - 1], basses[0]]
-    return frozenset({DRUMS, *chosen})
+    basses = [p for p in ranked if p in BASS_PROGRAMS][:1]
+    harmony = [p for p in ranked if p != DRUMS and p not in BASS_PROGRAMS and p not in MELODY_PROGRAMS]
+    return frozenset({DRUMS, *basses, *harmony[:MAX_HARMONY_PARTS]})
 
 
-# The quality gate: a section outside these ranges is generated again. They are the corpus's 5th-95th
-# percentile ranges (lofi.analysis.metrics.TYPICAL_RANGES) widened for a section of a few bars, so the
-# gate catches failures (silent beats, a line stuck on a few notes), not merely unusual material.
-GATE = {
-    "empty_beat_rate": (0.0, 0.125),
-    "pitch_range": (24.0, 88.0),
-    "pitch_class_entropy": (2.0, 3.59),
-    "scale_consistency": (0.8, 1.0),
-}
-MIN_NOTES_PER_BAR = 4  # a bar with fewer pitched notes reads as a gap in a lo-fi loop
-FULL_SHARE = 0.75  # share of bars that must have drums and be filled for a section to pass
-
-
-def section_quality(score: Score, bars: int) -> tuple[list[str], float]:
-    """What is wrong with a section (empty: nothing), and a score to pick the best of several tries.
-
-    Full: drums in most bars, most bars filled with pitched notes, at least two pitched parts; and the
-    quality gate's metrics inside their ranges.
-    """
-    bar_ticks = 4 * score.tpq
-    drum_bars: set[int] = set()
-    pitched_per_bar = [0] * bars
-    parts = 0
-    for track in score.tracks:
-        if not len(track.notes):
-            continue
-        parts += not track.is_drum
-        for note in track.notes:
-            index = note.time // bar_ticks
-            if index >= bars:
-                continue
-            if track.is_drum:
-                drum_bars.add(index)
-            else:
-                pitched_per_bar[index] += 1
-    drums = len(drum_bars) / bars
-    filled = sum(n >= MIN_NOTES_PER_BAR for n in pitched_per_bar) / bars
-    problems = outside(compute_metrics(score.clip(0, bars * bar_ticks), ranges={}), GATE)
-    problems += [name for name, ok in (("drums", drums >= FULL_SHARE), ("filled", filled >= FULL_SHARE),
-                                       ("parts", parts >= 2)) if not ok]  # fmt: skip
-    return problems, drums + filled + min(parts, 3) / 3 - len(problems)
+def track_swing(mood: str, seed: int) -> float:
+    return round(MOOD_SWING[mood] + random.Random(seed).uniform(-0.015, 0.015), 3)
 
 
 class Composer:
@@ -109,69 +112,86 @@ class Composer:
         self.engine_name = resolve(engine)  # None: settings' engine (LOFI_ENGINE), auto by default
         self.tok = LofiTokenizer.from_dict(checkpoint.tokenizer)
 
-    def _sections(
-        self, sections: list[tuple[list[int], int, Grammar]], sampling: SamplingConfig, generator: torch.Generator
-    ) -> list[tuple[list[int], dict]]:
-        """Tokens of each (prompt, bars, grammar), generated again until they pass section_quality, best of
-        MAX_TRIES; and what happened: the tries and what each rejected try got wrong.
-
-        The sections (and their running tries) decode together in one batch. Each try has its own seed, drawn in
-        order from ``generator``, and the first try (in order) that passes wins, so the result does not
-        depend on which try happens to finish first.
-        """
-        seeds = [torch.randint(2**62, (MAX_TRIES,), generator=generator).tolist() for _ in sections]
-        batch = DecodeBatch(self.engine())
-        running: dict[int, tuple[int, int]] = {}  # handle -> (section, try)
-        done: list[dict[int, tuple[list[int], list[str], float]]] = [{} for _ in sections]
-        outcome: list[tuple[list[int], dict] | None] = [None] * len(sections)
-        started = [0] * len(sections)
-
-        def top_up(s: int) -> None:
-            while started[s] < MAX_TRIES and sum(r[0] == s for r in running.values()) < TRIES_AT_ONCE:
-                prompt, bars, grammar = sections[s]
-                job = Continuation(prompt, bars, grammar, sampling, seeds[s][started[s]])
-                running[batch.add(job)] = (s, started[s])
-                started[s] += 1
-
-        def settle(s: int) -> None:
-            rejected = []
-            for attempt in range(MAX_TRIES):
-                if attempt not in done[s]:
-                    return
-                tokens, problems, _ = done[s][attempt]
-                if not problems:
-                    outcome[s] = tokens, {"tries": attempt + 1, "rejected": rejected}
-                    break
-                rejected.append(problems)
-            else:
-                best = max(range(MAX_TRIES), key=lambda a: done[s][a][2])  # the first of equals
-                outcome[s] = done[s][best][0], {"tries": MAX_TRIES, "rejected": rejected}
-            for handle in [h for h, (section, _) in running.items() if section == s]:
-                batch.cancel(handle)
-                del running[handle]
-
-        for s in range(len(sections)):
-            top_up(s)
-        while any(o is None for o in outcome):
-            for handle, tokens in batch.step():
-                if handle not in running:  # a try of a section settled earlier in this same step
-                    continue
-                s, attempt = running.pop(handle)
-                prompt, bars, _ = sections[s]
-                problems, score = section_quality(self.tok.decode(prompt[:4] + tokens), bars)
-                done[s][attempt] = tokens, problems, score
-                settle(s)
-                if outcome[s] is None:
-                    top_up(s)
-        return outcome  # type: ignore[return-value]
-
     def engine(self) -> Engine:
         """A fresh engine (its own KV cache) for one composition."""
         return load_engine(self.checkpoint, self.engine_name, threads=self.threads)
 
+    def _write(self, passes: list[Pass], sampling: SamplingConfig, generator: torch.Generator) -> list[Outcome]:
+        """Each pass decoded until a try passes its gate (best of its tries otherwise), the passes side by
+        side in one batch, one try of each at a time. Each try has its own seed, drawn in order from
+        ``generator``, so the result does not depend on the order in which tries finish."""
+        seeds = [torch.randint(2**62, (p.tries,), generator=generator).tolist() for p in passes]
+        batch = DecodeBatch(self.engine())
+        running: dict[int, int] = {}  # handle -> pass
+        tried: list[list[tuple[list[int], list[str], float]]] = [[] for _ in passes]
+        outcome: list[Outcome | None] = [None] * len(passes)
+
+        def start(i: int) -> None:
+            p = passes[i]
+            job = Continuation(p.prompt, p.bars, p.grammar, sampling, seeds[i][len(tried[i])], p.infill)
+            running[batch.add(job)] = i
+
+        for i in range(len(passes)):
+            start(i)
+        while running:
+            for handle, tokens in batch.step():
+                i = running.pop(handle)
+                problems, score = passes[i].check(tokens)
+                tried[i].append((tokens, problems, score))
+                rejected = [t[1] for t in tried[i] if t[1]]
+                if not problems:
+                    outcome[i] = Outcome(tokens, len(tried[i]), rejected, [])
+                elif len(tried[i]) == passes[i].tries:
+                    best = max(tried[i], key=lambda t: t[2])  # the first of equals
+                    outcome[i] = Outcome(best[0], len(tried[i]), rejected, best[1])
+                else:
+                    start(i)
+        return outcome  # type: ignore[return-value]
+
     def compose(self, request: ComposeRequest) -> Composition:
         with torch_threads(self.threads):
             return self._compose(request)
+
+    # the passes ----------------------------------------------------------------------------------------
+
+    def _bars(self, tokens: list[int], prefix: list[int], count: int) -> tuple[Score, list[Bar]]:
+        score = self.tok.decode(prefix + tokens)
+        return score, arrange.bars_of(score, count=count)
+
+    def _loop_pass(self, name: str, prompt: list[int], grammar: Grammar, request: ComposeRequest) -> Pass:
+        prefix = prompt[:PREFIX_LEN]
+
+        def check(tokens: list[int]) -> tuple[list[str], float]:
+            score, bars = self._bars(tokens, prefix, form.LOOP_BARS)
+            return gate.loop_problems(score, bars, request.parsed_key)
+
+        return Pass(name, prompt, form.LOOP_BARS, grammar, check, TRIES["loop"])
+
+    def _fill_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar) -> Pass:
+        bars = split_bars(loop_tokens, self.tok.bar_id)
+        given = drop_parts(self.tok, bars[-1], {DRUMS})
+        context = prefix + loop_tokens + [t for bar in bars[:-1] for t in bar]
+        plain = arrange.bars_of(self.tok.decode(prefix + bars[-1]), count=1)[0]
+
+        def check(tokens: list[int]) -> tuple[list[str], float]:
+            score, (fill,) = self._bars(tokens, prefix, 1)
+            return gate.fill_problems(score, fill, plain)
+
+        plan = InfillPlan(self.tok, given, {DRUMS}, grammar)
+        return Pass(name, context, 1, grammar, check, TRIES["fill"], plan)
+
+    def _melody_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar,
+                     programs: set[int]) -> Pass:  # fmt: skip
+        bars = split_bars(loop_tokens, self.tok.bar_id)
+        given = [t for bar in bars for t in drop_parts(self.tok, bar, MELODY_PROGRAMS)]
+        context = prefix + [t for bar in bars[-2:] for t in bar]  # the model has heard the loop's turn
+
+        def check(tokens: list[int]) -> tuple[list[str], float]:
+            _, written = self._bars(tokens, prefix, len(bars))
+            return gate.melody_problems(written)
+
+        plan = InfillPlan(self.tok, given, programs, grammar)
+        return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan)
 
     def _compose(self, request: ComposeRequest) -> Composition:
         started = time.perf_counter()
@@ -180,51 +200,105 @@ class Composer:
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         sampling = SamplingConfig(request.temperature, request.top_k, request.top_p)
-        grammar = Grammar(self.tok, key if request.strict_key else None, bpm)
+        strict = key if request.strict_key else None
         prefix = self.tok.condition_ids(request.mood, key, bpm)
-        slots = form.plan(request.total_bars)
-        length = max(s.bars for s in slots if s.drums)
-        half = length // 2
-        tries = {}
+        sections = form.plan(request.total_bars)
+        n_loops = max(s.loop for s in sections) + 1
+        outcomes: dict[str, Outcome] = {}
 
+        # 1. the first loop, then the others after it, with the band the first one chose
         body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
-        ((a_tokens, tries["A"]),) = self._sections([(body, length, grammar)], sampling, generator)
-        # the band A chose plays the rest of the track
-        band = ensemble(self.tok.decode(prefix + a_tokens))
-        grammar = Grammar(self.tok, key if request.strict_key else None, bpm, programs=band)
-        a_bars = _split_bars(a_tokens, self.tok.bar_id)
-        kept = [t for bar in a_bars[:half] for t in bar]
-        # B and A' both follow from A alone: they decode together
-        (b_tokens, tries["B"]), (varied, tries["A'"]) = self._sections(
-            [(body + a_tokens, length, grammar), (prefix + kept, length - half, grammar)], sampling, generator
-        )
-        token_materials = {"A": a_tokens, "B": b_tokens, "A'": kept + varied}
-        materials = {
-            name: arrange.bars_of(self.tok.decode(prefix + tokens), keep=band)
-            for name, tokens in token_materials.items()
-        }
-        score = arrange.arrange(slots, materials, key, bpm)
-        seconds = float(score.to("second").end())
-        chords = [c.symbol if c else None for c in detect_chords(score, per="bar")]
+        loop_grammar = Grammar(self.tok, strict, bpm, programs=LOOP_PROGRAMS, drums=KIT)
+        (first,) = self._write([self._loop_pass("loop 1", body, loop_grammar, request)], sampling, generator)
+        outcomes["loop 1"] = first
+        if request.continue_from and first.problems:
+            raise ValueError(
+                f"cannot continue {request.continue_from}: after {first.tries} tries the continuation still has "
+                f"{'; '.join(first.problems)} (a file with drums, a bass and chords continues best)"
+            )
+        loop_tokens = [first.tokens]
+        players = band(self._bars(first.tokens, prefix, form.LOOP_BARS)[1])
+        band_grammar = Grammar(self.tok, strict, bpm, programs=players, drums=KIT)
+        others = [self._loop_pass(f"loop {k + 1}", prefix + first.tokens, band_grammar, request)
+                  for k in range(1, n_loops)]  # fmt: skip
+        for p, outcome in zip(others, self._write(others, sampling, generator), strict=True):
+            outcomes[p.name] = outcome
+            loop_tokens.append(outcome.tokens)
+
+        # 2. a fill for every loop and the first melody; 3. the other melodies, on the first one's instrument
+        melody_grammar = Grammar(self.tok, strict, bpm, programs=players | MELODY_PROGRAMS, drums=KIT)
+        wanted = form.melodies(sections)
+        passes = [self._fill_pass(f"fill {k + 1}", prefix, t, band_grammar) for k, t in enumerate(loop_tokens)]
+        if wanted:
+            loop, index = wanted[0]
+            passes.append(self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop],
+                                            melody_grammar, set(MELODY_PROGRAMS)))  # fmt: skip
+        results = dict(zip((p.name for p in passes), self._write(passes, sampling, generator), strict=True))
+        outcomes |= results
+        if len(wanted) > 1:
+            chosen = self._melody_program(results[passes[-1].name], prefix, form.LOOP_BARS)
+            rest = [self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop], melody_grammar,
+                                      {chosen}) for loop, index in wanted[1:]]  # fmt: skip
+            outcomes |= dict(zip((p.name for p in rest), self._write(rest, sampling, generator), strict=True))
+
+        loops = self._materials(loop_tokens, outcomes, prefix, wanted, players)
+        swing = request.swing if request.swing is not None else track_swing(request.mood, seed)
+        score = arrange.swing(arrange.arrange(sections, loops, key, bpm), swing)
+        return self._describe(request, seed, score, sections, swing, outcomes, started)
+
+    def _melody_program(self, outcome: Outcome, prefix: list[int], bars: int) -> int:
+        _, written = self._bars(outcome.tokens, prefix, bars)
+        programs = [p for bar in written for (p, drum), ns in bar.items() if ns and p in MELODY_PROGRAMS]
+        return max(set(programs), key=programs.count) if programs else min(MELODY_PROGRAMS)
+
+    def _materials(self, loop_tokens: list[list[int]], outcomes: dict[str, Outcome], prefix: list[int],
+                   wanted: list[tuple[int, int]], players: frozenset[int]) -> list[Loop]:  # fmt: skip
+        loops = []
+        for k, tokens in enumerate(loop_tokens):
+            bars = self._bars(tokens, prefix, form.LOOP_BARS)[1]
+            loop = Loop([{p: n for p, n in bar.items() if (DRUMS if p[1] else p[0]) in players} for bar in bars])
+            fill = outcomes[f"fill {k + 1}"]
+            if not fill.problems:
+                written = self._bars(fill.tokens, prefix, 1)[1][0]
+                loop.fill = {p: n for p, n in written.items() if role(p) == "drums"}
+            loops.append(loop)
+        for loop, index in wanted:
+            melody = outcomes[f"melody {loop + 1}.{index + 1}"]
+            if not melody.problems:
+                written = self._bars(melody.tokens, prefix, form.LOOP_BARS)[1]
+                loops[loop].melodies[index] = [{p: n for p, n in bar.items() if role(p) == "melody"} for bar in written]
+        return loops
+
+    def _describe(self, request: ComposeRequest, seed: int, score: Score, sections: list[form.Section],
+                  swing: float, outcomes: dict[str, Outcome], started: float) -> Composition:  # fmt: skip
+        key = request.parsed_key
         model_id = self.checkpoint.model_id
-        track_id = f"{request.mood}-{key.token.lower().replace('_', '-')}-{bpm}bpm-{seed}"
+        track_id = f"{request.mood}-{key.slug}-{request.bpm}bpm-{seed}"
+        review = [f"{name}: {'; '.join(o.problems)}" for name, o in outcomes.items()
+                  if o.problems and name.startswith("loop")]  # fmt: skip
+        left_out = [f"{name}: {'; '.join(o.problems)}" for name, o in outcomes.items()
+                    if o.problems and not name.startswith("loop")]  # fmt: skip
         metadata = {
             "track_id": track_id,
             "request": request.to_dict(),
             "seed": seed,
             "model_id": model_id,
             "key": key.name,
-            "bpm": bpm,
+            "bpm": request.bpm,
             "bars": request.total_bars,
-            "duration_s": round(seconds, 3),
-            "form": [{"section": s.name, "bars": s.bars, "drums": s.drums} for s in slots],
-            "chords": chords,
+            "duration_s": round(float(score.to("second").end()), 3),
+            "form": [s.to_dict() for s in sections],
+            "chords": [c.spelled(key.prefers_flats) if c else None for c in detect_chords(score, per="bar")],
+            "swing": swing,
             "instruments": sorted({("drums" if t.is_drum else t.name) for t in score.tracks}),
             "programs": sorted({DRUMS if t.is_drum else t.program for t in score.tracks}),
-            "generated_tokens": sum(len(t) for t in (a_tokens, b_tokens, varied)),
-            "section_tries": {name: t["tries"] for name, t in tries.items()},
-            # the quality gate: what each section's rejected tries got wrong (see section_quality)
-            "quality_gate": {name: t["rejected"] for name, t in tries.items()},
+            "generated_tokens": sum(len(o.tokens) for o in outcomes.values()),
+            "tries": {name: o.tries for name, o in outcomes.items()},
+            # the quality gate: what each rejected try got wrong, pass by pass (see lofi.compose.gate)
+            "quality_gate": {name: o.rejected for name, o in outcomes.items()},
+            # a loop that failed every try is kept, and the track says so; a fill or melody is left out
+            "review": review,
+            "left_out": left_out,
             # the seed actually used, so a track composed with a random seed can be found again
             "fingerprint": replace(request, seed=seed).fingerprint(model_id),
             "engine": self.engine_name,

@@ -1,48 +1,109 @@
-"""The form of a track: which section plays in which bars."""
+"""The form of a track: which loop plays in which bars, and which layers play over it.
+
+A track is built from loops the model writes (LOOP_BARS bars of drums, bass and chords). Sections play a
+loop again and again; what changes from one section to the next are the layers, the way producers arrange
+loops: the intro has the keys alone, the drums and the bass come in at A, a melody at B, a breakdown drops
+the drums, A' brings a new melody, the outro thins out to the keys and ends on the tonic. Longer tracks get
+more loops (a new one every few minutes, C, D...), each with melodies of its own, and return to the first.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-SECTION_BARS = 8
+LOOP_BARS = 4
+PHRASE_BARS = 8  # a fill closes every phrase
+BARS_PER_NEW_LOOP = 64  # past the first 16 bars of the body, one more loop for each this many bars
+MAX_LOOPS = 4
+MAX_MELODIES_PER_LOOP = 3  # melodies written over one loop; sections beyond that play them again
 
 
 @dataclass(frozen=True)
-class Slot:
-    name: str  # intro | A | B | A' | outro
-    material: str  # the generated material it plays: A, B or A' (a variation of A)
+class Section:
+    name: str  # intro | A | B | breakdown | A' | C | C' ... | outro
     bars: int
+    loop: int  # the loop it plays (0 is the first)
     drums: bool
+    bass: bool
+    melody: int | None = None  # the melody it plays over the loop (an index), None for none
+    keys: bool = True
+
+    def to_dict(self) -> dict:
+        """metadata.json's entry: the arrangement anyone can check against the MIDI."""
+        data = asdict(self)
+        data["section"] = data.pop("name")
+        data["melody"] = self.melody is not None
+        return data
 
 
-def section_length(body_bars: int) -> int:
-    return min(SECTION_BARS, max(1, body_bars // 2))
+def frame_bars(total_bars: int) -> tuple[int, int]:
+    """Bars of the intro and of the outro."""
+    if total_bars >= 32:
+        return 4, 4
+    if total_bars >= 8:
+        return 2, 2
+    return 0, 1
 
 
-def plan(total_bars: int) -> list[Slot]:
-    """Intro, then A B A' B ... filling the body, then an outro ending on the resolution bar."""
+def loop_count(body_bars: int) -> int:
+    return max(1, min(MAX_LOOPS, 1 + (body_bars - 16) // BARS_PER_NEW_LOOP))
+
+
+# (name, bars, drums, melody) of a movement over one loop
+_FIRST = (("A", 8, True, False), ("B", 8, True, True), ("breakdown", 4, False, False), ("A'", 8, True, True))
+_RETURN = (("A", 8, True, True), ("breakdown", 4, False, False), ("A'", 8, True, True))
+_OTHER = (("{}", 8, True, True), ("{}'", 8, True, True), ("{}''", 8, True, True))
+
+
+def _movements(loops: int):
+    """Movements in order, forever: the first loop, then each other loop with a return to the first."""
+    yield 0, _FIRST
+    while True:
+        for loop in range(1, loops):
+            yield loop, _OTHER
+            yield 0, _RETURN
+        if loops == 1:
+            yield 0, _RETURN
+
+
+def _body(bars: int, loops: int) -> list[Section]:
+    if bars < PHRASE_BARS:
+        return [Section("A", bars, 0, drums=True, bass=True)]
+    sections: list[Section] = []
+    melodies: dict[int, int] = {}  # loop -> melodies written over it so far
+    left = bars
+    for loop, movement in _movements(loops):
+        for name, length, drums, melody in movement:
+            if left <= 0:
+                return sections
+            length = left if left < length + LOOP_BARS else length  # the last section takes the rest
+            index = None
+            if melody:
+                index = melodies.get(loop, 0)
+                melodies[loop] = index + 1
+            letter = "ABCDEFGH"[loop]
+            sections.append(Section(name.format(letter), length, loop, drums, bass=True, melody=index))
+            left -= length
+    return sections
+
+
+def plan(total_bars: int) -> list[Section]:
+    """Intro, the body's sections, outro: exactly ``total_bars`` bars."""
     if total_bars < 3:
         raise ValueError("a track needs at least 3 bars")
-    if total_bars >= 24:
-        intro = outro = 4
-    elif total_bars >= 12:
-        intro = outro = 2
-    elif total_bars >= 6:
-        intro = outro = 1
-    else:
-        intro, outro = 0, 1
+    intro, outro = frame_bars(total_bars)
     body = total_bars - intro - outro
-    length = section_length(body)
-    slots = [Slot("intro", "A", intro, drums=False)] if intro else []
-    cycle = ("A", "B", "A'", "B")
-    i = 0
-    while body > 0:
-        material = cycle[i % len(cycle)]
-        if material == "A'" and i // len(cycle) % 2 == 1:
-            material = "A"  # every other round returns to the theme as first heard
-        bars = min(length, body)
-        slots.append(Slot(material, material, bars, drums=True))
-        body -= bars
-        i += 1
-    slots.append(Slot("outro", "A", outro, drums=False))
-    return slots
+    sections = [Section("intro", intro, 0, drums=False, bass=False)] if intro else []
+    sections += _body(body, loop_count(body))
+    sections.append(Section("outro", outro, 0, drums=False, bass=False))
+    return sections
+
+
+def melodies(sections: list[Section]) -> list[tuple[int, int]]:
+    """The (loop, index) of every distinct melody the sections play, each written once."""
+    wanted = sorted({(s.loop, s.melody % MAX_MELODIES_PER_LOOP) for s in sections if s.melody is not None})
+    return wanted
+
+
+def melody_of(section: Section) -> tuple[int, int] | None:
+    return None if section.melody is None else (section.loop, section.melody % MAX_MELODIES_PER_LOOP)

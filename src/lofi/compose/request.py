@@ -12,6 +12,7 @@ from lofi.theory import Key
 from lofi.tokens.tokenizer import TEMPO_RANGE
 
 MINUTES_RANGE = (0.25, 10.0)
+SWING_RANGE = (0.5, 0.67)  # straight to triplet
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ComposeRequest:
     top_k: int = 24
     top_p: float = 0.95
     continue_from: Path | None = None
+    swing: float | None = None  # where the off-beat 16ths land (0.5 straight); None: the mood's own
     parsed_key: Key = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -38,6 +40,8 @@ class ComposeRequest:
             raise ValueError(f"minutes must be between {MINUTES_RANGE[0]} and {MINUTES_RANGE[1]} (got {self.minutes})")
         if self.seed is not None and not 0 <= self.seed < 2**32:
             raise ValueError(f"seed must be between 0 and {2**32 - 1} (got {self.seed})")
+        if self.swing is not None and not SWING_RANGE[0] <= self.swing <= SWING_RANGE[1]:
+            raise ValueError(f"swing must be between {SWING_RANGE[0]} and {SWING_RANGE[1]} (got {self.swing})")
         if self.continue_from is not None and not Path(self.continue_from).is_file():
             raise ValueError(f"--continue file not found: {self.continue_from}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,25 +11,30 @@ from pathlib import Path
 
 from symusic import Score
 
-from lofi.corpus import mma
+from lofi.corpus import loops, mma
 from lofi.corpus.manifest import Entry, read_manifest, sha256_of, split_for, write_manifest
 from lofi.corpus.melodies import load_melodies
 from lofi.corpus.moods import mood_for
 from lofi.corpus.pool import run_each
 from lofi.corpus.quality import Checked, Rejected, check_file
-from lofi.corpus.sources import Plan, add_lead, melody_plans, mma_plans, openmsx_plans
+from lofi.corpus.sources import Plan, add_lead, loops_plans, melody_plans, mma_plans, openmsx_plans
 from lofi.files import atomic_write
-from lofi.theory import Key, detect_key
+from lofi.instruments import MELODY_PROGRAMS
+from lofi.theory import Key, detect_key, realize_numeral
+from lofi.theory.groove import HAND_PERCUSSION
 
 MIDI_SUFFIXES = (".mid", ".midi")
-DEFAULT_SOURCES = ("mma", "melody", "openmsx")
+DEFAULT_SOURCES = ("loops", "mma-lofi", "mma", "melody", "openmsx")
 Progress = Callable[[int, int], None]
 
 
 @dataclass
 class BuildOptions:
-    mma_pieces: int = 2600
-    melody_pieces: int = 800
+    # the lo-fi family (loops, mma-lofi) is most of the corpus; MMA's jazz combos and the folk tunes stay
+    loops_pieces: int = 2000
+    mma_lofi_pieces: int = 400
+    mma_pieces: int = 700
+    melody_pieces: int = 300
     melody_tunes: int | None = None  # parse only this many tunes (None: every tune, cached)
     openmsx_dir: Path | None = Path("/usr/share/games/openttd/baseset/openmsx")
     workers: int = 2
@@ -64,6 +70,7 @@ def _accepted_entry(
     family: str,
     licence: str,
     origin: str,
+    mood: str | None = None,
 ) -> Entry:
     sha = sha256_of(path)
     return Entry(
@@ -72,18 +79,53 @@ def _accepted_entry(
         status="accepted",
         sha256=sha,
         split=split_for(sha),
-        mood=mood_for(family, key.quality, checked.bpm),
+        mood=mood or mood_for(family, key.quality, checked.bpm),
         key=key.token,
         bpm=round(checked.bpm, 2),
         seconds=round(checked.seconds, 2),
         bars=checked.bars,
         notes=checked.notes,
         programs=checked.programs,
-        has_lead=plan_source == "melody",
+        has_lead=plan_source == "melody" or any(p in MELODY_PROGRAMS for p in checked.programs),
         family=family,
         licence=licence,
         origin=origin,
     )
+
+
+def _without_hand_percussion(score: Score) -> Score:
+    out = score.copy()
+    for track in out.tracks:
+        if track.is_drum:
+            track.notes = track.notes.filter(lambda n: n.pitch not in HAND_PERCUSSION, inplace=False)
+    return out
+
+
+def _drum_groove(groove: str, seed: int, mma_bin: str, folder: Path) -> Score:
+    """Two bars of an MMA drum-machine groove (the chord does not matter: the groove is drums only)."""
+    song = mma.Song(80, seed, (mma.Part(groove, ((realize_numeral("Imaj7", Key(0)),),) * 2),))
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        return Score(str(mma.render(song, Path(tmp) / "drums.mid", mma_bin)))
+
+
+def _make(plan: Plan, path: Path, mma_bin: str) -> None:
+    """Write the plan's MIDI file: one of lofi's own pieces, or an MMA song (with a lead laid over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if plan.piece is not None:
+            drums = _drum_groove(plan.piece.drum_groove, plan.piece.seed, mma_bin, path.parent) if (
+                plan.piece.drum_groove) else None  # fmt: skip
+            _write_score(loops.render(plan.piece, drums), path)
+            return
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            score = Score(str(mma.render(plan.song, Path(tmp) / "song.mid", mma_bin)))
+    except mma.MMAError as exc:
+        raise Rejected(str(exc)) from exc
+    if plan.lead:
+        score = add_lead(score, plan.lead, plan.lead_program, seed=plan.song.seed)
+    if plan.strip_hand_percussion:
+        score = _without_hand_percussion(score)
+    _write_score(score, path)
 
 
 def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
@@ -96,18 +138,12 @@ def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
         key = detect_key(checked.score).key
     else:
         if not path.exists():
-            try:
-                mma.render(plan.song, path if not plan.lead else path.with_suffix(".acc.mid"), mma_bin)
-            except mma.MMAError as exc:
-                raise Rejected(str(exc)) from exc
-            if plan.lead:
-                accompaniment = path.with_suffix(".acc.mid")
-                score = add_lead(Score(str(accompaniment)), plan.lead, plan.lead_program, seed=plan.song.seed)
-                _write_score(score, path)
-                accompaniment.unlink()
+            _make(plan, path, mma_bin)
         checked = check_file(path)
         key = plan.key
-    return _accepted_entry(path, corpus_dir, checked, key, plan.source, plan.family, plan.licence, plan.origin)
+    return _accepted_entry(
+        path, corpus_dir, checked, key, plan.source, plan.family, plan.licence, plan.origin, plan.mood
+    )
 
 
 def _rejected(plan_path: str, source: str, reason: str, licence: str | None = None) -> Entry:
@@ -128,12 +164,23 @@ def _run_plans(plans: list[Plan], corpus_dir: Path, options: BuildOptions, progr
     return sorted(entries, key=lambda e: (e.source, e.path))
 
 
+def lofi_grooves(mma_bin: str = "mma") -> dict[str, tuple[str, ...]]:
+    """MMA's hip-hop, R&B and trip-hop bands that pass mma.vet (their hand percussion is left out)."""
+    verdicts = mma.vet(tuple(g for family in mma.LOFI_GROOVES.values() for g in family), mma_bin, band=True)
+    return {f: tuple(g for g in grooves if verdicts[g] is None) for f, grooves in mma.LOFI_GROOVES.items()}
+
+
 def default_plans(
     corpus_dir: Path, options: BuildOptions, sources: Iterable[str] = DEFAULT_SOURCES
 ) -> tuple[list[Plan], list[Entry]]:
     """Every plan of the chosen default sources, and the melodies rejected before any plan was made."""
     plans: list[Plan] = []
     early: list[Entry] = []
+    if "loops" in sources:
+        kept = mma.vet(mma.DRUM_GROOVES, options.mma_bin)
+        plans += loops_plans(options.loops_pieces, options.seed, tuple(g for g, why in kept.items() if why is None))
+    if "mma-lofi" in sources:
+        plans += mma_plans(options.mma_lofi_pieces, options.seed, lofi_grooves(options.mma_bin), source="mma-lofi")
     if "mma" in sources:
         plans += mma_plans(options.mma_pieces, options.seed)
     if "melody" in sources and options.melody_pieces > 0:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from symusic import Score
 
-from lofi.instruments import fold_program
+from lofi.instruments import DRUMS, fold_program, part_rank
 
 TEMPO_RANGE = (50.0, 130.0)
 SECONDS_RANGE = (15.0, 15 * 60.0)
@@ -59,7 +59,8 @@ def _end_overlaps(track) -> None:
 
 
 def normalize(score: Score) -> Score:
-    """Fold programs onto the lo-fi palette, end overlapping repeats, drop empty or dropped parts."""
+    """Fold programs onto the lo-fi palette, end overlapping repeats, drop empty or dropped parts, and put
+    the parts in lofi's canonical order (drums, bass, harmony, melody: lofi.instruments.part_rank)."""
     out = score.copy()
     kept = []
     for track in out.tracks:
@@ -70,6 +71,7 @@ def normalize(score: Score) -> Score:
             track.program = program
             _end_overlaps(track)
         kept.append(track)
+    kept.sort(key=lambda t: part_rank(DRUMS if t.is_drum else t.program, t.is_drum))
     out.tracks = kept
     return out
 

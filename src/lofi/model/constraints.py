@@ -36,7 +36,10 @@ class Grammar:
         key: Key | None = None,
         bpm: float | None = None,
         programs: Iterable[int] | None = None,
+        drums: Iterable[int] | None = None,
     ):
+        """``key``: pitches outside its scale are masked; ``bpm``: the one tempo token allowed; ``programs``:
+        the parts that may play; ``drums``: the drum notes the kit may play (lofi.theory.groove.KIT)."""
         self.tok = tokenizer
         vocab_size = tokenizer.vocab_size
         names = tokenizer.id_to_token
@@ -56,12 +59,16 @@ class Grammar:
         if programs is not None:
             wanted = {str(p) for p in programs}
             program_ids = [i for i in program_ids if names[i].split("_", 1)[1] in wanted]
+        drum_ids = by_type.get("PitchDrum", [])
+        if drums is not None:
+            kit = set(drums)
+            drum_ids = [i for i in drum_ids if int(names[i].split("_")[1]) in kit]
         members = {**by_type, "Pitch": allowed_pitch, "Tempo": tempo_ids, "Program": program_ids}
 
         self.masks = torch.zeros(vocab_size, vocab_size, dtype=torch.bool)  # [previous, next] -> allowed
         for i, t in enumerate(types):
             if t == "Program":
-                nxt = by_type["PitchDrum"] if names[i].endswith("_" + DRUM_PROGRAM) else allowed_pitch
+                nxt = drum_ids if names[i].endswith("_" + DRUM_PROGRAM) else allowed_pitch
                 self.masks[i, nxt] = True
             else:
                 for follower in FOLLOWS.get(t, ()):

@@ -8,12 +8,17 @@ logits, and each row draws from its own random stream: a row's tokens do not dep
 
 Sampling is top-k, then top-p within those k, then one draw by inverse CDF from a uniform of the row's
 own stream, on numpy arrays (tests/model/test_sampling.py checks it on fixed logits).
+
+No stacked notes: a row never writes the same pitch twice for one program at one position (the pitches
+already played there are masked after the Program token). A row with an ``infill`` plan follows that
+plan's cursor instead of the grammar (lofi.model.infill).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +27,9 @@ from lofi.model.constraints import Grammar
 from lofi.model.engines.base import Engine
 from lofi.model.sampling import SamplingConfig
 from lofi.tokens.dataset import PREFIX_LEN
+
+if TYPE_CHECKING:
+    from lofi.model.infill import InfillPlan
 
 _UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
 MAX_TOKENS_PER_BAR = 320  # a guard: a dense bar of four parts stays well under this
@@ -48,6 +56,32 @@ class Continuation:
     grammar: Grammar
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     seed: int = 0
+    infill: InfillPlan | None = None  # write one part into given bars instead of continuing freely
+
+
+@dataclass(frozen=True)
+class TokenKinds:
+    """Which ids open a position (Bar, Position), name a program, or name a pitch: the no-stacking bookkeeping."""
+
+    bar: np.ndarray  # bool [vocab]
+    position: np.ndarray  # int [vocab]: a Position token's value, -1 for other tokens
+    positions: np.ndarray  # the Position ids in the order of their values
+    program: np.ndarray  # bool [vocab]
+    pitch: np.ndarray  # bool [vocab]
+
+
+def token_kinds(grammar: Grammar) -> TokenKinds:
+    kinds: Any = getattr(grammar, "_token_kinds", None)
+    if kinds is None:
+        names = grammar.tok.id_to_token
+        types = np.array([n.split("_", 1)[0] for n in names])
+        position = np.array([int(n.split("_")[1]) if t == "Position" else -1
+                             for n, t in zip(names, types, strict=True)])  # fmt: skip
+        positions = np.flatnonzero(position >= 0)
+        kinds = TokenKinds(types == "Bar", position, positions[np.argsort(position[positions])], types == "Program",
+                           np.isin(types, ["Pitch", "PitchDrum"]))  # fmt: skip
+        grammar._token_kinds = kinds  # cached on the grammar, like its decode table
+    return kinds
 
 
 def decode_table(grammar: Grammar) -> np.ndarray:
@@ -75,6 +109,22 @@ class _Row:
         self.at_start = len(job.prompt) <= PREFIX_LEN
         self._rng = torch.Generator().manual_seed(job.seed)
         self._uniforms: list[float] = []
+        self.cursor = job.infill.cursor() if job.infill is not None else None
+        self.program = -1  # the Program token of the note being written
+        self.position = -1  # the current position's value in the bar (-1: none yet)
+        self.played: dict[int, set[int]] = {}  # program token -> pitch tokens at the current position
+
+    def follow(self, token: int, kinds: TokenKinds) -> None:
+        """Keep the position, its played pitches (and the infill cursor) up to date with a chosen token."""
+        if self.cursor is not None:
+            self.cursor.advance(token)
+        if kinds.bar[token] or kinds.position[token] >= 0:
+            self.played.clear()
+            self.position = int(kinds.position[token])
+        elif kinds.program[token]:
+            self.program = token
+        elif kinds.pitch[token]:
+            self.played.setdefault(self.program, set()).add(token)
 
     def uniform(self) -> float:
         if not self._uniforms:
@@ -149,8 +199,15 @@ class DecodeBatch:
             allowed = decode_table(rows[0].job.grammar)[previous]
         else:
             allowed = np.stack([decode_table(r.job.grammar)[p] for r, p in zip(rows, previous, strict=True)])
-        for i, r in enumerate(rows):  # the repetition guard: no token more than repeat_limit times in a row
-            limit = r.job.sampling.repeat_limit
+        for i, r in enumerate(rows):
+            if r.cursor is not None:  # an infill row: its plan says what may come
+                allowed[i] = r.cursor.allowed()
+                continue
+            if r.new and r.program == r.history[-1] and r.program in r.played:  # no stacked notes
+                allowed[i, list(r.played[r.program])] = False
+            if r.position >= 0:  # positions only move forward inside a bar (a repeat would stack notes)
+                allowed[i, token_kinds(r.job.grammar).positions[: r.position + 1]] = False
+            limit = r.job.sampling.repeat_limit  # the repetition guard: no token more than repeat_limit in a row
             if limit and r.run >= limit and len(r.history) >= limit:
                 allowed[i, r.history[-1]] = False
         configs = [r.job.sampling for r in rows]
@@ -195,6 +252,7 @@ class DecodeBatch:
                 finished.append(i)
                 continue
             row.bars_done += token == bar_id
+            row.follow(token, token_kinds(row.job.grammar))
             row.run = row.run + 1 if token == row.history[-1] else 1
             row.new.append(token)
             row.history.append(token)

@@ -155,6 +155,12 @@ class Chord:
         return frozenset(pcs if self.bass is None else pcs | {self.bass})
 
     @property
+    def has_seventh(self) -> bool:
+        """A seventh chord or richer: 7, maj7, m7, m7b5, dim7, mMaj7 and every 9, 11 and 13."""
+        steps = {step % 12 for step in QUALITIES[self.quality]}
+        return bool(steps & {10, 11}) or self.quality == "dim7"
+
+    @property
     def symbol(self) -> str:
         """Canonical ASCII symbol that Chord.parse reads back: "Bbmaj7", "F#m7b5", "C/E"."""
         return self._spell(CHORD_ROOT_NAMES, _SUFFIX)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lofi.theory.pitch import FLAT_NAMES, pitch_name, split_pitch
 from lofi.theory.scales import SCALES, scale_pitch_classes
@@ -58,33 +58,42 @@ class Key:
 
     tonic: int
     mode: str = "major"
+    # how the tonic was written: "flat" (Ab), "sharp" (G#) or None (the key signature's convention)
+    spelling: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.tonic < 12:
             raise ValueError(f"tonic must be a pitch class 0-11, got {self.tonic}")
         if self.mode not in SCALES:
             raise ValueError(f"unknown mode {self.mode!r}: choose one of {', '.join(SCALES)}")
+        if self.spelling not in (None, "flat", "sharp"):
+            raise ValueError(f"spelling must be 'flat', 'sharp' or None, not {self.spelling!r}")
 
     @classmethod
     def parse(cls, text: str) -> Key:
         """Read a key as people type it: "D minor", "Dm", "d min", "F#", "Bb major", "A dorian"."""
         cleaned = text.strip()
+        words = re.sub(r"[\s_-]+", " ", cleaned.lower())
+        if len(words) > 1 and words in _MODE_ALIASES:  # "blues", "dorian": a mode without its tonic
+            raise ValueError(f"cannot read key {text!r}: it needs a tonic before the mode (e.g. {_EXAMPLES})")
         try:
             tonic, rest = split_pitch(cleaned)
         except ValueError:
             raise ValueError(
                 f"cannot read key {text!r}: it must start with a note name A-G (e.g. {_EXAMPLES})"
             ) from None
+        written = cleaned[1 : len(cleaned) - len(rest)]
+        spelling = "flat" if written and written[0] in "b♭" else "sharp" if written else None
         rest = rest.strip()
         if rest == "M":  # chord-symbol habit: "DM" is D major, "Dm" is D minor
-            return cls(tonic, "major")
+            return cls(tonic, "major", spelling)
         mode = _MODE_ALIASES.get(re.sub(r"[\s_-]+", " ", rest.lower()))
         if mode is None:
             raise ValueError(
                 f"cannot read key {text!r}: unknown mode {rest!r} "
                 f"(use major, minor/m/min, a church mode or a SCALES name, e.g. {_EXAMPLES})"
             )
-        return cls(tonic, mode)
+        return cls(tonic, mode, spelling)
 
     @classmethod
     def from_token(cls, token: str) -> Key:
@@ -107,7 +116,10 @@ class Key:
 
     @property
     def prefers_flats(self) -> bool:
-        """Whether the key signature uses flats (F# major and G# minor use sharps, Eb minor flats)."""
+        """Whether to spell with flats: as the tonic was written, else as the key signature does (F# major
+        and G# minor use sharps, Eb minor flats)."""
+        if self.spelling is not None:
+            return self.spelling == "flat"
         parent = (self.tonic - _PARENT_OFFSET[self.mode]) % 12
         return parent in _FLAT_PARENTS or (parent == 6 and self.quality == "minor")
 
@@ -116,6 +128,13 @@ class Key:
         """Human name with the conventional spelling: "Bb major", "F# minor", "A dorian"."""
         mode = "minor" if self.mode == "natural_minor" else self.mode.replace("_", " ")
         return f"{pitch_name(self.tonic, self.prefers_flats)} {mode}"
+
+    @property
+    def slug(self) -> str:
+        """The name for file names and ids: "g-sharp-minor", "b-flat-major", "a-dorian"."""
+        tonic, _, mode = self.name.partition(" ")
+        accidental = {"#": "-sharp", "b": "-flat"}.get(tonic[1:], "")
+        return f"{tonic[0].lower()}{accidental}-{mode.replace(' ', '-')}"
 
     @property
     def token(self) -> str:
@@ -129,8 +148,17 @@ class Key:
             return Key((self.tonic + 3) % 12, "major")
         return Key((self.tonic + 9) % 12, "natural_minor")
 
+    @property
+    def family(self) -> Key:
+        """The major or natural-minor key of the same tonic and third: what a key-finding profile can tell."""
+        return Key(self.tonic, "major" if self.quality == "major" else "natural_minor")
+
+    def agrees(self, heard: Key) -> bool:
+        """Whether a key heard in the music is this key or its relative (a key finder's usual confusion)."""
+        return heard.family in (self.family, self.family.relative)
+
     def transpose(self, semitones: int) -> Key:
-        return Key((self.tonic + semitones) % 12, self.mode)
+        return Key((self.tonic + semitones) % 12, self.mode, self.spelling)
 
     def __str__(self) -> str:
         return self.name

@@ -21,7 +21,7 @@ from lofi.tokens.dataset import save_split
 from lofi.tokens.tokenizer import TEMPO_RANGE, LofiTokenizer
 
 # MMA and melody pieces are already spread over all 12 keys; other sources get transposed copies
-SPREAD_SOURCES = frozenset({"mma", "melody"})
+SPREAD_SOURCES = frozenset({"mma", "melody", "loops", "mma-lofi"})
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ def _remi_config() -> TokenizerConfig:
         use_time_signatures=False,
         use_pitchdrum_tokens=True,
         special_tokens=["PAD", "BOS", "EOS"],
+        remove_duplicated_notes=True,  # a part never strikes one pitch twice at one time (stacked notes)
     )
 
 

@@ -1,0 +1,95 @@
+"""The quality gate: what a written loop, fill or melody must be before the composer keeps it.
+
+Each check returns the list of what is wrong (empty: it passes) and a score to pick the best of several
+tries when none passes. The checks are the lo-fi figures of lofi.analysis.figures, asked of a few bars.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from symusic import Score
+
+from lofi.compose.arrange import Bar, role
+from lofi.theory import Key, detect_chords, detect_key
+from lofi.theory.groove import backbeat_in_bars
+
+MIN_SEVENTHS = 0.75  # share of a loop's bars whose chord has a seventh (the corpus voices 7ths and richer)
+MAX_SEAM_JUMP = 7  # semitones the harmony's middle may move from the loop's last chord to its first
+MAX_CHORD_NOTES = 6  # notes one part strikes at once: more is a cluster, not a voicing
+MELODY_NOTES = (3, 12)  # notes per bar, on average, of a melody over a loop: present, and sparse
+
+
+def _harmony_centre(bar: Bar, first: bool) -> float | None:
+    """Mean pitch of the harmony's first (or last) chord in a bar."""
+    notes = [n for part, ns in bar.items() if role(part) == "harmony" for n in ns]
+    if not notes:
+        return None
+    onset = min(n.time for n in notes) if first else max(n.time for n in notes)
+    return float(np.mean([n.pitch for n in notes if n.time == onset]))
+
+
+def loop_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], float]:
+    """A loop: drums with the backbeat and a bass in every bar, a seventh chord in most, the asked key
+    (or its relative), and no jump in the harmony where the last bar goes back to the first."""
+    count = len(bars)
+    problems = []
+    has_drums, backbeat = backbeat_in_bars(score, count)
+    bass = [any(role(p) == "bass" and ns for p, ns in bar.items()) for bar in bars]
+    chords = detect_chords(score, per="bar")[:count] if score.end() > 0 else []
+    chords += [None] * (count - len(chords))
+    sevenths = sum(bool(c and c.has_seventh) for c in chords)
+    if not has_drums.all():
+        problems.append(f"drums in {has_drums.sum()} of {count} bars")
+    elif not backbeat.all():
+        problems.append(f"backbeat in {backbeat.sum()} of {count} bars")
+    if not all(bass):
+        problems.append(f"bass in {sum(bass)} of {count} bars")
+    if any(c is None for c in chords):
+        problems.append(f"chords in {sum(c is not None for c in chords)} of {count} bars")
+    elif sevenths < MIN_SEVENTHS * count:
+        problems.append(f"seventh chords in {sevenths} of {count} bars")
+    try:
+        heard = detect_key(score).key
+        if not key.agrees(heard):
+            problems.append(f"sounds in {heard.name}")
+    except ValueError:
+        problems.append("no pitched notes")
+    widest = max((Counter(n.time for n in ns).most_common(1)[0][1] for bar in bars for p, ns in bar.items()
+                  if ns and role(p) != "drums"), default=0)  # fmt: skip
+    if widest > MAX_CHORD_NOTES:
+        problems.append(f"a cluster of {widest} notes struck at once")
+    last, first = _harmony_centre(bars[-1], first=False), _harmony_centre(bars[0], first=True)
+    if last is not None and first is not None and abs(last - first) > MAX_SEAM_JUMP:
+        problems.append(f"the harmony jumps {abs(last - first):.0f} semitones at the seam")
+    score_ = has_drums.mean() + backbeat.mean() + np.mean(bass) + sevenths / count - len(problems)
+    return problems, float(score_)
+
+
+def fill_problems(score: Score, fill: Bar, plain: Bar) -> tuple[list[str], float]:
+    """A fill: drums that keep the backbeat and differ from the loop's own bar."""
+    problems = []
+    drums = sorted((n.time, n.pitch) for p, ns in fill.items() if role(p) == "drums" for n in ns)
+    same = sorted((n.time, n.pitch) for p, ns in plain.items() if role(p) == "drums" for n in ns)
+    if not drums:
+        problems.append("no drums")
+    _, backbeat = backbeat_in_bars(score, 1)
+    if not backbeat.all():
+        problems.append("no backbeat")
+    if drums == same:
+        problems.append("the same as the loop's bar")
+    return problems, -float(len(problems))
+
+
+def melody_problems(bars: list[Bar]) -> tuple[list[str], float]:
+    """A melody over a loop: present but sparse."""
+    notes = sum(len(ns) for bar in bars for p, ns in bar.items() if role(p) == "melody")
+    low, high = MELODY_NOTES
+    per_bar = notes / max(1, len(bars))
+    problems = []
+    if per_bar < low:
+        problems.append(f"{per_bar:.1f} melody notes a bar (fewer than {low})")
+    elif per_bar > high:
+        problems.append(f"{per_bar:.1f} melody notes a bar (more than {high})")
+    return problems, -abs(per_bar - (low + high) / 2)
