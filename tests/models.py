@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from symusic import Note, Track
 
 from helpers import make_score
+from lofi.corpus.quality import normalize
 from lofi.model import TrainConfig, load_checkpoint, model_config, train
 from lofi.theory import Key
 from lofi.tokens.dataset import WindowDataset
@@ -31,8 +33,16 @@ def train_tiny_checkpoint(folder: Path):
     seqs = []
     for i, chords in enumerate(PROGRESSIONS * 4):
         score = make_score(bars=12, bpm=70 + 4 * i, chords=chords, program=(4, 0, 26)[i % 3])
+        if i % 2 == 0:  # a flute melody enters at bar 5, as lo-fi melodies do: chord tones, sparse
+            flute = Track(name="flute", program=73, is_drum=False)
+            for bar in range(4, 12):
+                top = chords[bar % len(chords)]
+                flute.notes.extend(
+                    Note(bar * 1920 + beat * 480, 400, top[j] + 24, 84) for j, beat in ((0, 0), (2, 1), (1, 3))
+                )
+            score.tracks.append(flute)
         key = Key.parse("D minor" if i % 2 else "C major")
-        seqs.append(np.array(tok.encode(score, ("chill", "rainy", "jazzy")[i % 3], key, 70 + 4 * i)))
+        seqs.append(np.array(tok.encode(normalize(score), ("chill", "rainy", "jazzy")[i % 3], key, 70 + 4 * i)))
     data = WindowDataset({"train": seqs, "val": seqs[:2]}, tok.vocab_size, tok.bar_id, tok.pad_id)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

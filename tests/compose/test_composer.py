@@ -4,7 +4,11 @@ import pytest
 from symusic import Score
 
 from helpers import make_score, write_score
-from lofi.compose import Composer, ComposeRequest, write_track
+from lofi.analysis.figures import compute_figures, stacked_share
+from lofi.compose import Composer, ComposeRequest, composer, write_track
+from lofi.compose.arrange import bars_of
+from lofi.compose.composer import MAX_HARMONY_PARTS, band
+from lofi.instruments import BASS_PROGRAMS, MELODY_PROGRAMS
 from lofi.theory import Key
 
 
@@ -14,14 +18,14 @@ def _pitched_notes(score):
 
 @pytest.fixture(scope="module")
 def composed(tiny_checkpoint):
-    request = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=7)
+    request = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.75, seed=7)
     return Composer(tiny_checkpoint).compose(request)
 
 
 def test_tempo_length_and_key_are_the_ones_asked_for(composed):
     score = composed.score
     assert [round(t.qpm, 3) for t in score.tempos] == [72.0]
-    bars = ComposeRequest(bpm=72, minutes=0.5).total_bars
+    bars = ComposeRequest(bpm=72, minutes=0.75).total_bars
     assert score.end() == bars * 4 * score.tpq  # whole bars: the resolution chord closes the last one
     scale = Key.parse("D minor").pitch_classes
     notes = _pitched_notes(score)
@@ -38,13 +42,57 @@ def test_the_track_ends_on_the_tonic_without_drums(composed):
     assert lowest.pitch % 12 == Key.parse("D minor").tonic
 
 
+def test_the_arrangement_matches_the_form_in_metadata(composed):
+    meta = composed.metadata
+    figures = compute_figures(composed.score, meta["form"], meta["chords"])
+    assert figures.drum_coverage == 1.0 and figures.bass_coverage == 1.0
+    bar = 4 * composed.score.tpq
+    start = 0
+    for section in meta["form"]:
+        end = start + section["bars"] * bar
+        drums = [n for t in composed.score.tracks if t.is_drum for n in t.notes if start <= n.time < end]
+        assert bool(drums) == section["drums"], section
+        start = end
+
+
+def test_no_stacked_notes_and_the_swing_is_written(composed):
+    assert stacked_share(composed.score) == 0.0
+    swing = composed.metadata["swing"]
+    assert 0.54 <= swing <= 0.62
+    eighth = composed.score.tpq // 2
+    onsets = [n.time % eighth for t in composed.score.tracks for n in t.notes]
+    assert eighth // 2 not in onsets  # no off-beat sixteenth left on the straight grid (test_arrange: where)
+
+
 def test_metadata_describes_the_track(composed):
     meta = composed.metadata
     assert meta["key"] == "D minor" and meta["bpm"] == 72 and meta["seed"] == 7
     assert meta["request"]["mood"] == "rainy"
     assert len(meta["chords"]) == meta["bars"]
     assert sum(s["bars"] for s in meta["form"]) == meta["bars"]
+    assert all({"section", "bars", "loop", "drums", "bass", "melody"} <= set(s) for s in meta["form"])
     assert meta["duration_s"] == pytest.approx(meta["bars"] * 4 * 60 / 72, abs=0.01)
+
+
+def test_metadata_records_every_pass_and_what_the_gate_rejected(composed):
+    meta = composed.metadata
+    assert {"loop 1", "fill 1"} <= set(meta["tries"]) == set(meta["quality_gate"])
+    for name, tries in meta["tries"].items():
+        rejected = meta["quality_gate"][name]
+        assert 1 <= tries <= composer.TRIES[name.split()[0]]
+        assert len(rejected) in (tries - 1, tries)  # every try before the kept one was rejected for a reason
+        assert all(reasons for reasons in rejected)
+    # a loop kept after failing every try is named in review; nothing fails silently
+    for name, rejected in meta["quality_gate"].items():
+        if name.startswith("loop") and len(rejected) == meta["tries"][name]:
+            assert any(r.startswith(name) for r in meta["review"])
+
+
+def test_a_loop_that_fails_every_try_marks_the_track_for_review(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(composer.gate, "loop_problems", lambda score, bars, key: (["backbeat in 0 of 4 bars"], 0.0))
+    composition = Composer(tiny_checkpoint).compose(ComposeRequest(minutes=0.25, seed=1))
+    assert composition.metadata["review"] == ["loop 1: backbeat in 0 of 4 bars"]
+    assert composition.metadata["tries"]["loop 1"] == composer.TRIES["loop"]
 
 
 def test_same_request_same_seed_same_bytes(tiny_checkpoint, tmp_path):
@@ -56,6 +104,16 @@ def test_same_request_same_seed_same_bytes(tiny_checkpoint, tmp_path):
     )
     other_folder = write_track(other, tmp_path / "other")
     assert (other_folder / "track.mid").read_bytes() != (folders[0] / "track.mid").read_bytes()
+
+
+def test_keys_are_spelled_as_asked(tiny_checkpoint):
+    sharp = Composer(tiny_checkpoint).compose(ComposeRequest(key="G# minor", minutes=0.3, seed=2))
+    assert sharp.track_id.startswith("chill-g-sharp-minor-") and sharp.metadata["key"] == "G# minor"
+    chords = [c for c in sharp.metadata["chords"] if c]
+    assert chords and not any(len(c) > 1 and c[1] == "b" for c in chords)  # G#m7, not Abm7
+    flat = Composer(tiny_checkpoint).compose(ComposeRequest(key="Ab minor", minutes=0.3, seed=2))
+    assert flat.track_id.startswith("chill-a-flat-minor-") and flat.metadata["key"] == "Ab minor"
+    assert not any("#" in c for c in flat.metadata["chords"] if c)
 
 
 def test_track_folder_holds_midi_and_metadata_and_no_temporaries(composed, tmp_path):
@@ -73,77 +131,51 @@ def test_free_key_lets_the_model_leave_the_scale(tiny_checkpoint):
     assert any(n.pitch % 12 not in Key.parse("E").pitch_classes for n in notes)
 
 
-def test_continue_from_a_file(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("seed", [1, 2])
+def test_continue_from_a_file_goes_on_audibly_or_says_why(tiny_checkpoint, tmp_path, seed):
+    # the tiny model may or may not pass the gate: either way the user gets music or a reason, never silence
     source = write_score(make_score(bars=12, bpm=84), tmp_path / "start.mid")
-    request = ComposeRequest(bpm=84, key="D minor", minutes=0.3, seed=1, continue_from=source)
-    composition = Composer(tiny_checkpoint).compose(request)
+    request = ComposeRequest(bpm=84, key="C major", minutes=0.3, seed=seed, continue_from=source)
+    try:
+        composition = Composer(tiny_checkpoint).compose(request)
+    except ValueError as exc:
+        assert f"cannot continue {source}: after {composer.TRIES['loop']} tries" in str(exc)
+        return
     assert composition.metadata["request"]["continue_from"] == str(source)
     assert composition.score.end() == request.total_bars * 4 * composition.score.tpq
+    figures = compute_figures(composition.score, composition.metadata["form"])
+    assert figures.drum_coverage == 1.0 and figures.bass_coverage == 1.0 and figures.backbeat == 1.0
 
 
-def test_the_band_is_drums_and_at_most_four_pitched_parts(composed):
+def test_a_continuation_that_stays_silent_says_why(tiny_checkpoint, tmp_path, monkeypatch):
+    source = write_score(make_score(bars=8, bpm=84, drums=False), tmp_path / "chorale.mid")
+    monkeypatch.setattr(composer.gate, "loop_problems", lambda score, bars, key: (["drums in 0 of 4 bars"], 0.0))
+    request = ComposeRequest(bpm=84, key="D minor", minutes=0.3, seed=1, continue_from=source)
+    with pytest.raises(ValueError, match=r"cannot continue .*chorale.mid.*drums in 0 of 4 bars"):
+        Composer(tiny_checkpoint).compose(request)
+
+
+def test_the_band_is_drums_a_bass_chords_and_one_melody(composed):
     pitched = {t.program for t in composed.score.tracks if not t.is_drum and len(t.notes)}
-    assert 2 <= len(pitched) <= 4
+    harmony = pitched - BASS_PROGRAMS - MELODY_PROGRAMS
+    assert 1 <= len(harmony) <= MAX_HARMONY_PARTS
+    assert len(pitched & BASS_PROGRAMS) <= 1 and len(pitched & MELODY_PROGRAMS) <= 1
 
 
-def test_ensemble_keeps_the_busiest_parts_and_a_bass():
-    from symusic import Note, Score, Track
+def test_band_keeps_the_busiest_chord_parts_and_a_bass():
+    score = make_score(bars=1)
+    from symusic import Note, Track
 
-    from lofi.compose.composer import ensemble
-
-    score = Score(480)
-    for program, count in ((0, 50), (4, 40), (26, 30), (73, 20), (89, 10), (33, 5)):
+    for program, count in ((26, 30), (89, 10), (73, 20)):
         track = Track(program=program)
         track.notes.extend(Note(i * 10, 10, 60, 80) for i in range(count))
         score.tracks.append(track)
-    assert ensemble(score) == {-1, 0, 4, 26, 33}  # the bass replaces the fourth busiest part
-
-
-def test_section_quality_wants_drums_and_filled_bars():
-    from lofi.compose.composer import section_quality
-
-    problems, full_score = section_quality(make_score(bars=8), 8)
-    assert problems == []
-    no_drums, no_drums_score = section_quality(make_score(bars=8, drums=False), 8)
-    assert "drums" in no_drums and no_drums_score < full_score
-    sparse = make_score(bars=8)
-    for track in sparse.tracks:
-        if not track.is_drum:
-            kept = [n for n in track.notes if n.time < 2 * 4 * 480]  # only the first two bars play
-            track.notes.clear()
-            track.notes.extend(kept)
-    thin, thin_score = section_quality(sparse, 8)
-    assert "filled" in thin and thin_score < full_score
-
-
-def test_the_quality_gate_rejects_silent_beats_and_a_collapsed_range():
-    from lofi.compose.composer import section_quality
-
-    gappy = make_score(bars=8)
-    for track in gappy.tracks:  # every part rests in bars 3 and 4: eight empty beats of 32
-        kept = [n for n in track.notes if not 2 * 1920 <= n.time < 4 * 1920]
-        track.notes.clear()
-        track.notes.extend(kept)
-    assert "empty_beat_rate" in section_quality(gappy, 8)[0]
-    narrow = make_score(bars=8, chords=((60, 62, 64, 65),))  # one cluster over and over
-    assert "pitch_class_entropy" in section_quality(narrow, 8)[0]
-    del narrow.tracks[1]  # without the bass, five semitones from top to bottom
-    assert "pitch_range" in section_quality(narrow, 8)[0]
-
-
-def test_metadata_records_the_tries_and_what_the_gate_rejected(composed):
-    meta = composed.metadata
-    assert set(meta["section_tries"]) == set(meta["quality_gate"]) == {"A", "B", "A'"}
-    for name, tries in meta["section_tries"].items():
-        rejected = meta["quality_gate"][name]
-        assert 1 <= tries <= 4
-        # every try before the kept one was rejected for a named reason
-        assert len(rejected) in (tries - 1, tries)
-        assert all(reasons for reasons in rejected)
+    # keys 4 notes, bass 2, guitar 30, pad 10, flute 20 (a melody: not a chord part)
+    assert band(bars_of(score)) == {-1, 26, 89, 33}
 
 
 def test_the_fingerprint_names_request_seed_and_model(tiny_checkpoint, composed):
-    again = Composer(tiny_checkpoint).compose(ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=7))
+    again = Composer(tiny_checkpoint).compose(ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.75, seed=7))
     assert again.metadata["fingerprint"] == composed.metadata["fingerprint"]
-    other = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.5, seed=8)
+    other = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.75, seed=8)
     assert other.fingerprint(composed.metadata["model_id"]) != composed.metadata["fingerprint"]

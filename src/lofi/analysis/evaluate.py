@@ -33,21 +33,25 @@ from scipy import stats
 from scipy.integrate import trapezoid
 from symusic import Score
 
+from lofi.analysis.figures import DEFINITIONS, TARGETS
 from lofi.analysis.metrics import Metrics, compute_metrics
 from lofi.files import atomic_write
 from lofi.moods import MOODS
 from lofi.theory import Key
 
 if TYPE_CHECKING:  # composing needs torch: imported only where a set is generated
-    from lofi.compose import ComposeRequest
+    from lofi.compose import ComposeRequest, Composition
     from lofi.model import Checkpoint
 
 GRID_POINTS = 1024
 MAX_DISTANCES = 20_000  # a KDE of more points costs more and shows nothing new: larger samples are thinned
-# a spread of keys and tempos for the generated set; lengths coprime with the 8 moods, so every
-# mood meets every key across a set
-EVAL_KEYS = ("C major", "A minor", "F major", "D minor", "G major", "E minor", "Bb major")
-EVAL_BPMS = (70, 75, 80, 85, 72)
+# a spread of keys (with sharps and with flats) and tempos (60-95 BPM) for the generated set; lengths
+# coprime with the 8 moods, so every mood meets every key and tempo across a set
+EVAL_KEYS = (
+    "C major", "A minor", "F# minor", "Bb major", "D minor", "E major", "Eb major", "G# minor", "Db major",
+    "B minor", "F major",
+)  # fmt: skip
+EVAL_BPMS = (60, 66, 72, 78, 84, 90, 95)
 REPORT = "report.md"
 PLOT = "distances.png"
 DATA = "report.json"
@@ -87,6 +91,8 @@ class Report:
     n_generated: int
     n_reference: int
     title: str = "lofi evaluation"
+    # the lo-fi figures (lofi.analysis.figures) of each generated track: {"track": ..., figure: value}
+    tracks: list[dict] = field(default_factory=list)
 
     def __getitem__(self, metric: str) -> Comparison:
         for comparison in self.comparisons:
@@ -108,7 +114,21 @@ class Report:
             "n_reference": self.n_reference,
             "mean_overlap": mean if math.isfinite(mean) else None,
             "metrics": [c.to_dict() for c in self.comparisons],
+            "lofi_figures": {
+                "definitions": DEFINITIONS,
+                "targets": {k: list(v) for k, v in TARGETS.items()},
+                "means": {k: (v if math.isfinite(v) else None) for k, v in self.figure_means().items()},
+                "tracks": self.tracks,
+            },
         }
+
+    def figure_means(self) -> dict[str, float]:
+        """Each lo-fi figure's mean over the generated tracks where it is defined."""
+        out = {}
+        for name in TARGETS:
+            values = [t[name] for t in self.tracks if t.get(name) is not None]
+            out[name] = float(np.mean(values)) if values else math.nan
+        return out
 
 
 def intra_distances(values: np.ndarray) -> np.ndarray:
@@ -266,9 +286,36 @@ def render_markdown(report: Report, plot_name: str | None = PLOT) -> str:
     notes = [f"- {c.metric}: {c.note}" for c in report.comparisons if c.note]
     if notes:
         lines += ["", "Notes:", "", *notes]
+    if report.tracks:
+        lines += _figures_markdown(report)
     if plot_name:
         lines += ["", "Distance densities per metric:", "", f"![distance densities]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def _figures_markdown(report: Report) -> list[str]:
+    means = report.figure_means()
+    lines = [
+        "",
+        "## The lo-fi figures",
+        "",
+        f"Means over the {len(report.tracks)} generated tracks, against the lo-fi issue's targets "
+        "(a figure undefined for a track, such as swing without off-beat sixteenths, is left out of its mean).",
+        "",
+        "| figure | mean | target | met | definition |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (low, high) in TARGETS.items():
+        mean = means[name]
+        met = math.isfinite(mean) and low - 1e-9 <= mean <= high + 1e-9
+        target = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        lines.append(f"| {name} | {_fmt(mean)} | {target} | {'yes' if met else '**no**'} | {DEFINITIONS[name]} |")
+    names = list(TARGETS)
+    lines += ["", "Per track:", "", "| track | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for track in report.tracks:
+        cells = [_fmt(track[n], 2) if track.get(n) is not None else "n/a" for n in names]
+        lines.append(f"| {track['track']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_distances(report: Report, path: Path) -> None:
@@ -364,11 +411,11 @@ def generate_set(
     checkpoint: Checkpoint,
     n: int,
     seed: int = 0,
-    minutes: float = 1.0,
+    minutes: float = 1.5,
     progress: Progress | None = None,
     threads: int = 0,
-) -> list[tuple[ComposeRequest, Score]]:
-    """Compose ``n`` tracks with ``checkpoint`` (see eval_requests); a list of (request, Score).
+) -> list[tuple[ComposeRequest, Composition]]:
+    """Compose ``n`` tracks with ``checkpoint`` (see eval_requests); a list of (request, Composition).
 
     ``threads`` are the torch threads to compose with; 0 means the composer's default.
     """
@@ -380,7 +427,7 @@ def generate_set(
     tracks = []
     requests = eval_requests(n, seed, minutes)
     for i, request in enumerate(requests):
-        tracks.append((request, composer.compose(request).score))
+        tracks.append((request, composer.compose(request)))
         if progress:
             progress(i + 1, n)
     return tracks

@@ -18,7 +18,7 @@ def evaluate(
     model: Annotated[
         Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")
     ] = None,
-    minutes: Annotated[float, typer.Option(help="Length of each generated track in minutes (0.25-10).")] = 1.0,
+    minutes: Annotated[float, typer.Option(help="Length of each generated track in minutes (0.25-10).")] = 1.5,
     seed: Annotated[int, typer.Option(help="Seed of the first track; track i uses seed + i.")] = 0,
     corpus: Annotated[
         Path | None, typer.Option(help="Corpus folder with manifest.jsonl (default: LOFI_HOME/corpus).")
@@ -35,6 +35,7 @@ def evaluate(
     with user_errors():
         from lofi.analysis.evaluate import evaluate as compare_sets
         from lofi.analysis.evaluate import generate_set, reference_metrics, write_report
+        from lofi.analysis.figures import TARGETS
         from lofi.analysis.metrics import compute_metrics
         from lofi.model import load_checkpoint
 
@@ -65,11 +66,16 @@ def evaluate(
                 progress=lambda done, _: bar.update(task, completed=done),
                 threads=settings.torch_threads,
             )
-        generated = [compute_metrics(score, request.parsed_key) for request, score in tracks]
+        generated = [compute_metrics(c.score, request.parsed_key) for request, c in tracks]
         report = compare_sets(generated, reference, title=f"lofi evaluation: {checkpoint.model_id}")
+        with progress_bar("lo-fi figures") as bar:
+            task = bar.add_task("lo-fi figures", total=len(tracks))
+            for request, composition in tracks:
+                report.tracks.append(_figures(request, composition))
+                bar.update(task, advance=1)
         folder = out or settings.home / "eval" / checkpoint.model_id
         path = write_report(report, folder)
-        memorized = _memorization([score for _, score in tracks], folder)
+        memorized = _memorization([c.score for _, c in tracks], folder)
 
     table = Table(title=f"[bold]{n} generated vs {len(reference)} {split} tracks", box=None)
     table.add_column("metric")
@@ -80,12 +86,40 @@ def evaluate(
         table.add_row(c.metric, _num(c.generated_mean), _num(c.reference_mean), _num(c.overlap))
     table.add_row("[bold]mean", "", "", f"[bold]{_num(report.mean_overlap)}")
     console.print(table)
+    figures = Table(title="[bold]lo-fi figures (means over the generated tracks)", box=None)
+    for column in ("figure", "mean", "target", "met"):
+        figures.add_column(column, justify="left" if column == "figure" else "right")
+    for name, mean in report.figure_means().items():
+        low, high = TARGETS[name]
+        met = math.isfinite(mean) and low - 1e-9 <= mean <= high + 1e-9
+        target = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        figures.add_row(name, _num(mean), target, "[green]yes" if met else "[red]no")
+    console.print(figures)
     if memorized is not None:
         console.print(
             f"memorization: {memorized['flagged']} of {memorized['tracks']} tracks flagged "
             f"({memorized['rate']:.0%}; by reference source: {memorized['by_source'] or 'none'})"
         )
     console.print(f"report: {path}", highlight=False, soft_wrap=True)
+
+
+def _figures(request, composition) -> dict:
+    """One track's lo-fi figures; key agreement from music21 itself reading the MIDI file."""
+    import tempfile
+
+    from lofi.analysis.figures import compute_figures, music21_key
+
+    meta = composition.metadata
+    figures = compute_figures(composition.score, meta["form"], meta["chords"], request.parsed_key)
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / "track.mid"
+        composition.score.dump_midi(str(midi))
+        heard = music21_key(midi)
+    row = {"track": composition.track_id, **figures.to_dict()}
+    row["key_agreement"] = float(request.parsed_key.agrees(heard))
+    row["music21_key"] = heard.name
+    row["review"] = meta["review"]
+    return row
 
 
 def _memorization(scores: list, folder: Path) -> dict | None:

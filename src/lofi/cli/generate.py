@@ -14,6 +14,15 @@ from lofi.moods import MOODS
 from lofi.settings import get_settings
 
 
+def lofi_row(meta: dict) -> str:
+    """The lo-fi figures in one line: all targets met, or the ones missed."""
+    figures = meta.get("lofi")
+    if not figures:
+        return "-"
+    misses = figures.get("misses") or []
+    return "every target met" if not misses else f"[yellow]misses {', '.join(misses)}[/]"
+
+
 def generate(
     mood: Annotated[str, typer.Option(help=f"One of: {', '.join(MOODS)}.")] = "chill",
     bpm: Annotated[
@@ -121,9 +130,12 @@ def generate(
         ("model", meta["model_id"]),
         *audio_rows(meta),
         ("quality", f"{meta['quality']['quality']:.2f} (0-1, see `lofi eval`)" if meta.get("quality") else "-"),
+        ("lo-fi", lofi_row(meta)),
         ("originality", meta.get("originality", {}).get("verdict", "-")),
         ("time", " + ".join(f"{step} {meta['timings_s'][step]:.1f} s" for step in ("compose", "analyze", "render"))),
         ("folder", str(folder)),
     ):
         table.add_row(f"[dim]{label}", value)
     console.print(table)
+    for reason in meta.get("review") or []:
+        console.print(f"[yellow]review:[/] {reason} (the best of the tries was kept)", highlight=False)

@@ -39,10 +39,10 @@ class TrackOptions:
     template: str = "bars"
     engine: str | None = None  # inference engine (lofi.model.engines); None: settings' (LOFI_ENGINE)
 
-    def render_options(self, mood: str | None, seed: int) -> RenderOptions:
+    def render_options(self, mood: str | None, seed: int, swing_written: bool = False) -> RenderOptions:
         return RenderOptions(
             preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
-            soundfont=self.soundfont,
+            soundfont=self.soundfont, **({"swing": 0.5} if swing_written else {}),
         )  # fmt: skip
 
 
@@ -71,25 +71,37 @@ def render_step(folder: Path, options: TrackOptions) -> None:
     pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.get("form"), metadata["track_id"])
     if options.audio:
         request = metadata["request"]
-        audio = render_midi(folder / "track.mid", folder, options.render_options(request["mood"], metadata["seed"]))
+        render_options = options.render_options(request["mood"], metadata["seed"], swing_written="swing" in metadata)
+        audio = render_midi(folder / "track.mid", folder, render_options)
         metadata["timings_s"].update({f"render.{k}": v for k, v in audio.pop("timings_s").items()})
         metadata["audio"] = audio
     write_metadata(folder, metadata)
 
 
 def analyze_step(folder: Path) -> None:
-    """Quality metrics, and the originality verdict when an index exists (`lofi originality build`)."""
+    """Quality metrics, the lo-fi figures, and the originality verdict when an index exists
+    (`lofi originality build`).
+
+    The quality score is the mean of how typical the track is of the corpus (lofi.analysis.metrics) and
+    the share of the lo-fi figures that meet their targets (lofi.analysis.figures).
+    """
     import math
 
     from symusic import Score
 
+    from lofi.analysis.figures import compute_figures, heard_key
     from lofi.analysis.metrics import compute_metrics
     from lofi.analysis.originality import check, default_index_path
     from lofi.theory import Key
 
     metadata = read_metadata(folder)
     score = Score(str(folder / "track.mid"))
-    metrics = compute_metrics(score, Key.parse(metadata["key"])).to_dict()
+    key = Key.parse(metadata["key"])
+    metrics = compute_metrics(score, key).to_dict()
+    figures = compute_figures(score, metadata.get("form"), metadata.get("chords"), key)
+    metadata["lofi"] = figures.to_dict() | {"heard_key": heard_key(score).name, "misses": figures.failures()}
+    metrics["typical"] = metrics["quality"]
+    metrics["quality"] = (metrics["quality"] + figures.score()) / 2
     metadata["quality"] = {name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()}
     index = default_index_path()
     if not index.is_file():

@@ -73,7 +73,8 @@ class TokenKinds:
 def token_kinds(grammar: Grammar) -> TokenKinds:
     kinds: Any = getattr(grammar, "_token_kinds", None)
     if kinds is None:
-        names = grammar.tok.id_to_token
+        # a grammar over a vocabulary without names (tests' stand-ins) has no positions or notes to keep
+        names = getattr(grammar.tok, "id_to_token", None) or [""] * grammar.masks.shape[0]
         types = np.array([n.split("_", 1)[0] for n in names])
         position = np.array([int(n.split("_")[1]) if t == "Position" else -1
                              for n, t in zip(names, types, strict=True)])  # fmt: skip

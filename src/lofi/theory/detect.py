@@ -20,6 +20,11 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
         (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
         (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17),
     ),
+    # Aarden (2003), from the Essen folksong collection: music21's default key analysis (Stream.analyze("key"))
+    "aarden": (
+        (17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624, 8.15494, 0.232998, 4.95122),
+        (18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619, 1.75623),
+    ),
     # Temperley (2007), from the Kostka-Payne harmony textbook corpus
     "temperley": (
         (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
@@ -73,17 +78,22 @@ def _is_bass(starts: np.ndarray, durations: np.ndarray, pitches: np.ndarray) -> 
     return flags
 
 
-def detect_key(source: Score | Iterable[tuple[int, float]], profile: str = "krumhansl") -> KeyEstimate:
+def detect_key(
+    source: Score | Iterable[tuple[int, float]], profile: str = "krumhansl", bass_weight: float = _BASS_KEY_WEIGHT
+) -> KeyEstimate:
     """The major or natural-minor key whose profile best matches the duration-weighted pitch classes.
 
-    ``source`` is a symusic Score (drum tracks ignored; the lowest sounding note weighs triple) or
-    (pitch, duration) pairs, which carry no timing and so no bass.
+    ``source`` is a symusic Score (drum tracks ignored; the lowest sounding note weighs ``bass_weight``
+    times) or (pitch, duration) pairs, which carry no timing and so no bass. ``profile="aarden",
+    bass_weight=1`` is music21's default key analysis: Pearson correlation of the duration histogram with
+    the Aarden-Essen profiles.
     """
     if profile not in KEY_PROFILES:
         raise ValueError(f"unknown key profile {profile!r}: choose one of {', '.join(KEY_PROFILES)}")
     if isinstance(source, Score):
         starts, durations, pitches = _pitched_notes(source)
-        durations = durations * np.where(_is_bass(starts, durations, pitches), _BASS_KEY_WEIGHT, 1.0)
+        if bass_weight != 1.0:
+            durations = durations * np.where(_is_bass(starts, durations, pitches), bass_weight, 1.0)
     else:
         pairs = np.array(list(source), dtype=float).reshape(-1, 2)
         pitches, durations = pairs[:, 0].astype(np.int64), pairs[:, 1]

@@ -75,7 +75,9 @@ class Key:
         cleaned = text.strip()
         words = re.sub(r"[\s_-]+", " ", cleaned.lower())
         if len(words) > 1 and words in _MODE_ALIASES:  # "blues", "dorian": a mode without its tonic
-            raise ValueError(f"cannot read key {text!r}: it needs a tonic before the mode (e.g. {_EXAMPLES})")
+            raise ValueError(
+                f"cannot read key {text!r}: it needs a tonic, a note name A-G, before the mode (e.g. {_EXAMPLES})"
+            )
         try:
             tonic, rest = split_pitch(cleaned)
         except ValueError:
