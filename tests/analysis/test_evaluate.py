@@ -19,6 +19,7 @@ from lofi.analysis.evaluate import (
     reference_metrics,
     write_report,
 )
+from lofi.analysis.figures import DEFINITIONS, TARGETS
 from lofi.analysis.metrics import Metrics
 from lofi.cli.evaluate import evaluate as eval_command
 from lofi.corpus.manifest import Entry, write_manifest
@@ -169,7 +170,10 @@ def test_eval_requests_spread_over_moods_keys_and_tempos():
     assert [r.seed for r in requests] == list(range(100, 140))
     assert {r.mood for r in requests} == set(MOODS)
     assert len({(r.mood, r.key) for r in requests}) == 40  # no mood stuck to one key
-    assert len({r.bpm for r in requests}) > 3 and all(r.minutes == 0.5 for r in requests)
+    assert len({(r.mood, r.bpm) for r in requests}) == 40  # nor to one tempo
+    assert min(r.bpm for r in requests) == 60 and max(r.bpm for r in requests) == 95
+    assert any("#" in r.key for r in requests) and any(r.key[1:2] == "b" for r in requests)  # sharps and flats
+    assert all(r.minutes == 0.5 for r in requests)
     assert eval_requests(3, 0, 1.0) == eval_requests(3, 0, 1.0)
 
 
@@ -198,6 +202,13 @@ def test_lofi_eval_end_to_end(tiny_model, tmp_path, lofi_home):
     for name in Metrics.names():
         assert f"| {name} |" in text
     assert "2 generated tracks against 3 reference tracks" in text
+    # the lo-fi figures: every one with its definition and target, and a row per track
+    for name, definition in DEFINITIONS.items():
+        assert f"| {name} |" in text and definition in text
+    data = json.loads((out / "report.json").read_text())["lofi_figures"]
+    assert len(data["tracks"]) == 2 and set(data["means"]) == set(TARGETS)
+    assert all(t["key_agreement"] in (0.0, 1.0) and t["music21_key"] for t in data["tracks"])
+    assert "lo-fi figures" in result.output
     assert (out / "distances.png").is_file()
     assert "report:" in result.output and "overlap" in result.output
     # the default folder is LOFI_HOME/eval/<model_id>

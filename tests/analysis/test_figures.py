@@ -118,6 +118,14 @@ def test_bass_coverage_counts_the_general_midi_basses(program, coverage):
     assert compute_figures(piece(keys=held(LOOP[:4]), bass=bass, bass_program=program)).bass_coverage == coverage
 
 
+def test_bass_coverage_ignores_a_drum_track_on_a_bass_program():
+    score = piece(keys=held(LOOP[:4]), bass=[(0, TPQ, 36)])
+    kit = Track(name="drums", program=33, is_drum=True)
+    kit.notes.extend(Note(bar * BAR, TPQ // 4, KICK, 90) for bar in range(4))
+    score.tracks.append(kit)
+    assert compute_figures(score).bass_coverage == 0.25
+
+
 @pytest.mark.parametrize(
     ("chords", "repetition"),
     [(LOOP, 1.0), ([C, Am, F, G, C, Dm, F, G], 0.75), ([C, Am, F, G, C, Am, F, Dm], 0.75), (LOOP[:4], math.nan)],
@@ -190,7 +198,7 @@ def test_swing_of_the_offbeat_sixteenths(offbeat, swing):
 
 
 def test_swing_is_nan_with_only_quarter_notes():
-    quarters = [(beat * TPQ, TPQ, 60 + beat % 3) for beat in range(8)]
+    quarters = [(i * TPQ, TPQ, 60 + i % 3) for i in range(8)]
     assert math.isnan(compute_figures(piece(keys=quarters)).swing)
 
 
@@ -202,9 +210,8 @@ def c_major_piece():
 
 def a_minor_piece():
     """i-iv-V-i in A minor under an A harmonic minor melody."""
-    e_major = (56, 59, 64)
     melody = [(i * TPQ, TPQ, pitch) for i, pitch in enumerate((69, 71, 72, 74, 76, 77, 80, 81) * 2)]
-    chords = [Am, (57, 62, 65), e_major, Am]
+    chords = [Am, (57, 62, 65), (56, 59, 64), Am]  # Am Dm E Am
     return piece(keys=held(chords) + melody, bass=[(bar * BAR, BAR, 33 + (0, 5, 7, 0)[bar]) for bar in range(4)])
 
 

@@ -107,9 +107,7 @@ def test_rim_and_clap_backbeats_are_laid_back_too():
 
 
 def test_velocities_vary_a_little_around_their_letter():
-    pattern = Pattern(
-        "forces", ((drums.HAT, "gggg" + "oooo" + "xxxx" + "XXXX"), (drums.KICK, "X" + "." * 15)), 0.56
-    )
+    pattern = Pattern("forces", ((drums.HAT, "gggg" + "oooo" + "xxxx" + "XXXX"), (drums.KICK, "X" + "." * 15)), 0.56)
     letters = "gggg" + "oooo" + "xxxx" + "XXXX"
     rng = random.Random(5)
     seen: dict[str, set[int]] = {c: set() for c in VELOCITY}

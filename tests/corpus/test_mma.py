@@ -2,9 +2,12 @@ import pytest
 from symusic import Score
 
 from lofi.corpus import mma
-from lofi.corpus.quality import normalize
+from lofi.corpus.build import lofi_grooves, make_plan
+from lofi.corpus.moods import mood_for
+from lofi.corpus.quality import check_file, normalize
 from lofi.corpus.sources import mma_plans
 from lofi.theory import Chord
+from lofi.theory.groove import HAND_PERCUSSION
 
 PADS = {48, 89}  # strings and warm pad after folding
 CHORDS = tuple((Chord.parse(c),) for c in ("Dm9", "G13", "Cmaj7", "A7b9"))
@@ -78,3 +81,91 @@ def test_song_text_lists_every_bar():
     assert text.count("\nGroove ") == len(song.parts)
     assert f"\n{song.bar_count} " in text
     assert text.isascii()
+
+
+def _count_runs(monkeypatch) -> list:
+    """The songs MMA is asked to render from here on."""
+    runs = []
+    real = mma.render
+
+    def counted(song, *args, **kwargs):
+        runs.append(song)
+        return real(song, *args, **kwargs)
+
+    monkeypatch.setattr(mma, "render", counted)
+    return runs
+
+
+def test_the_lofi_grooves_are_all_defined_by_mma():
+    names = [*mma.DRUM_GROOVES, *(g for family in mma.LOFI_GROOVES.values() for g in family)]
+    assert len(set(names)) == len(names)
+    assert [g for g in names if g.lower() not in mma.defined_grooves()] == []
+
+
+def test_vet_keeps_drum_machines_with_a_backbeat_and_says_why_it_drops_the_others(monkeypatch):
+    runs = _count_runs(monkeypatch)
+    grooves = (*mma.DRUM_GROOVES, "Lullaby", "SlowJazz")
+    verdicts = mma.vet(grooves)
+    assert len(runs) == 1, "one MMA run for every groove"
+    assert tuple(verdicts) == grooves
+    assert verdicts["HIP01"] is None
+    assert "backbeat" in verdicts["HIP03"]
+    assert verdicts["HIP04"] is None  # it plays hand percussion, which the corpus leaves out: no reason to drop
+    assert verdicts["Lullaby"] == f"drums in 0 of {mma.VET_BARS} bars"
+    assert verdicts["SlowJazz"] == "no kick"  # brushes on a snare, no kick drum
+    for prefix in ("HIP", "RnB", "TRIP"):
+        kept = [g for g in mma.DRUM_GROOVES if g.startswith(prefix) and verdicts[g] is None]
+        assert kept, f"no {prefix} groove passes"
+    assert sum(v is None for v in verdicts.values()) >= 20
+
+
+def test_a_band_must_also_state_seventh_chords(monkeypatch):
+    runs = _count_runs(monkeypatch)
+    verdicts = mma.vet(("Hip-Hop", "MellowRB", "TripHop", "HIP01"), band=True)
+    assert len(runs) == 1
+    assert verdicts["Hip-Hop"] is None
+    assert "backbeat" in verdicts["MellowRB"]
+    assert verdicts["TripHop"].startswith("seventh chords in")
+    assert verdicts["HIP01"].startswith("seventh chords in 0")  # drums only: fine as a beat, not as a band
+
+
+def test_lofi_grooves_keep_the_bands_that_pass(monkeypatch):
+    runs = _count_runs(monkeypatch)
+    kept = lofi_grooves()
+    assert len(runs) == 1
+    assert set(kept) == set(mma.LOFI_GROOVES)
+    for family, grooves in kept.items():
+        assert set(grooves) <= set(mma.LOFI_GROOVES[family])
+    assert "Hip-Hop" in kept["hiphop"]
+    assert "MellowRB" not in kept["rnb"]
+
+
+def test_band_plans_take_their_families_from_the_grooves_given():
+    grooves = {"hiphop": ("Hip-Hop",), "rnb": (), "triphop": ("Slow16Beat",)}
+    plans = mma_plans(24, seed=0, grooves=grooves, source="mma-lofi")
+    assert plans == mma_plans(24, seed=0, grooves=grooves, source="mma-lofi")
+    assert {p.family for p in plans} == {"hiphop", "triphop"}  # a family left with no groove plays nothing
+    assert len({p.name for p in plans}) == 24
+    for p in plans:
+        assert p.source == "mma-lofi" and p.strip_hand_percussion
+        base = grooves[p.family][0]
+        assert p.origin.startswith(f"{base}:")
+        assert base in {part.groove for part in p.song.parts}
+    assert not any(p.strip_hand_percussion for p in mma_plans(12, seed=0))  # stdlib songs are kept as they are
+    assert [p.song for p in plans[:4]] != [p.song for p in mma_plans(4, seed=0, grooves=grooves)]
+
+
+def test_a_band_song_is_written_without_its_hand_percussion(tmp_path):
+    plan = next(
+        p for p in mma_plans(8, seed=0, grooves={"hiphop": ("Hip-Hop",)}, source="mma-lofi") if p.family == "hiphop"
+    )
+    raw = Score(str(mma.render(plan.song, tmp_path / "raw.mid")))
+    assert {
+        n.pitch for t in raw.tracks if t.is_drum for n in t.notes
+    } & HAND_PERCUSSION  # Hip-Hop plays congas and claves
+    entry = make_plan(plan, tmp_path / "corpus")
+    written = check_file(tmp_path / "corpus" / entry.path).score
+    drums = {n.pitch for t in written.tracks if t.is_drum for n in t.notes}
+    assert drums and not drums & HAND_PERCUSSION
+    assert (entry.source, entry.family) == ("mma-lofi", "hiphop")
+    assert entry.mood == mood_for("hiphop", plan.key.quality, entry.bpm)

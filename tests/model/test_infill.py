@@ -154,7 +154,7 @@ def track_notes(score) -> dict[tuple[int, bool], list[tuple[int, int, int, int]]
 
 def test_the_piece_is_in_canonical_part_order(tok, piece):
     # the infill's part-order checks below rely on it: inside every position, drums, bass, keys, then melody
-    for _, positions in enumerate(parse_bars(tok, piece)):
+    for positions in parse_bars(tok, piece):
         for _, notes in positions:
             ranks = [part_rank(int(value(tok, n[0])), int(value(tok, n[0])) == DRUMS) for n in notes]
             assert ranks == sorted(ranks)
@@ -324,26 +324,110 @@ def test_a_melody_infill_picks_one_program_and_keeps_it(tok, piece, prefix):
     assert len(firsts) > 1, "every row chose the same lead program (the test would prove nothing)"
 
 
-def test_a_drum_infill_goes_before_the_band_and_a_melody_after_it(tok, piece, prefix):
-    # logits that want the target's Program token above all: it is inserted where the plan allows, no earlier
+def test_the_cursor_puts_given_parts_of_earlier_rank_first(tok, piece):
+    """Right after the first Position: a drum infill may write before the bass, a melody must wait."""
     v = tok.vocab
-    for target, program in (({DRUMS}, "Program_-1"), ({73}, "Program_73")):
-        logits = np.zeros(tok.vocab_size, np.float32)
-        logits[v[program]] = 6.0
-        grammar = Grammar(tok, KEY, BPM, drums=KIT)
-        given = drop_parts(tok, piece, target | MELODY_PROGRAMS)
-        plan = InfillPlan(tok, given, target, grammar)
-        jobs = [Continuation(prefix + piece, BARS, grammar, FREE, seed=s, infill=plan) for s in range(4)]
-        for result in decode(FixedLogits(logits), jobs):
-            assert drop_parts(tok, result, target) == given
-            for positions in parse_bars(tok, result):
-                for _, notes in positions:
-                    programs = [int(value(tok, n[0])) for n in notes]
-                    assert programs == sorted(programs, key=lambda p: part_rank(p, p == DRUMS))
-                    if target == {DRUMS}:  # the kit is wanted: it plays first wherever it plays
-                        assert DRUMS in programs and programs[0] == DRUMS
-                    else:
-                        assert programs[-1] == 73
+    grammar = Grammar(tok, KEY, BPM, drums=KIT)
+
+    def offered(cursor) -> set[str]:
+        return {tok.id_to_token[i] for i in np.flatnonzero(cursor.allowed())}
+
+    drums = InfillPlan(tok, drop_parts(tok, piece, {DRUMS}), {DRUMS}, grammar).cursor()
+    assert offered(drums) == {"Bar_None"}
+    drums.advance(tok.bar_id)
+    assert offered(drums) == {"Position_0"}  # the first given position is at 0: nothing before it
+    drums.advance(v["Position_0"])
+    assert offered(drums) == {"Program_-1", "Program_33"}  # the kit, or the given bass
+    for t in (v["Program_33"], v["Pitch_38"]):  # the bass note is forced once its Program is chosen
+        drums.advance(t)
+    assert offered(drums) == {"Velocity_95"}
+    for t in (v["Velocity_95"], v["Duration_1.0.8"]):
+        drums.advance(t)
+    assert offered(drums) == {"Program_4"}  # a later part has played: the kit may not come after it
+
+    given = drop_parts(tok, piece, MELODY_PROGRAMS)
+    melody = InfillPlan(tok, given, {73}, grammar).cursor()
+    melody.advance(tok.bar_id)
+    melody.advance(v["Position_0"])
+    band = given[2 : given.index(v["Position_4"])]  # drums, bass and keys at position 0
+    assert kind(tok, band[0]) == "Program" and len(band) == 4 * 6
+    for t in band:  # every token of the band comes first, as given
+        assert offered(melody) == {tok.id_to_token[t]}
+        melody.advance(t)
+    # then the flute, a new position before the next given one (4), or that one; never back, nor past it
+    assert offered(melody) == {"Program_73", "Position_1", "Position_2", "Position_3", "Position_4"}
+
+
+# no stacked notes in an infill ---------------------------------------------------------------------------
+
+PREFERRED = {"drums": ({DRUMS}, "Program_-1", "PitchDrum_36"), "flute": ({73}, "Program_73", "Pitch_72")}
+
+
+def preferring(tok, program: str, pitch: str) -> np.ndarray:
+    """Logits that want ``pitch`` above all other pitches and the bar to end; even on every other token.
+
+    Even: a second note at a position is as likely as a move on, and a drum infill all but never plays
+    its whole kit at one position (the last test shows what happens when it does).
+    """
+    logits = np.zeros(tok.vocab_size, np.float32)
+    logits[tok.vocab[pitch]] = 12.0
+    assert tok.vocab[program] in tok.ids_of_type("Program")
+    logits[tok.bar_id] = 2.0
+    return logits
+
+
+def stacking_infill(tok, piece, prefix, name):
+    target, program, pitch = PREFERRED[name]
+    grammar = Grammar(tok, KEY, BPM, drums=KIT)
+    plan = InfillPlan(tok, drop_parts(tok, piece, target | MELODY_PROGRAMS), target, grammar)
+    jobs = [Continuation(prefix + piece, BARS, grammar, FREE, seed=s, infill=plan) for s in range(6)]
+    return grammar, decode(FixedLogits(preferring(tok, program, pitch)), jobs)
+
+
+def repeats(tok, result: list[int], target: set[int]) -> tuple[int, list[tuple]]:
+    """(times a target note followed another of its program at its position, the stacked notes)."""
+    chances = 0
+    seen: Counter = Counter()
+    for bar, positions in enumerate(parse_bars(tok, result)):
+        for position, notes in positions:
+            programs = [int(value(tok, n[0])) for n in notes]
+            chances += sum(a == b and b in target for a, b in zip(programs, programs[1:], strict=False))
+            seen.update((bar, position, p, n[1]) for p, n in zip(programs, notes, strict=True))
+    return chances, [k for k, count in seen.items() if count > 1]
+
+
+@pytest.mark.parametrize("name", list(PREFERRED))
+def test_an_infill_never_stacks_the_pitch_the_model_wants(tok, piece, prefix, name):
+    target, program, pitch = PREFERRED[name]
+    grammar, results = stacking_infill(tok, piece, prefix, name)
+    # the stub really wants the repeat: after the Program token, the preferred pitch is all but certain
+    after_program = decode_table(grammar)[tok.vocab[program]]
+    logits = preferring(tok, program, pitch)
+    probs = np.exp(logits[after_program] - logits[after_program].max())
+    assert probs[np.flatnonzero(after_program) == tok.vocab[pitch]].item() / probs.sum() > 0.99
+    chances = 0
+    for seed, result in enumerate(results):
+        assert not grammar_breaks(tok, result), f"{name}, seed {seed}: {grammar_breaks(tok, result)[:4]}"
+        more, stacked = repeats(tok, result, target)
+        chances += more
+        assert not stacked, f"{name}, seed {seed}: stacked notes (bar, position, program, pitch id): {stacked[:5]}"
+    assert chances >= 10, f"{name}: only {chances} second notes at a position (the test would prove little)"
+
+
+@pytest.mark.parametrize("name", list(PREFERRED))
+def test_without_the_cursors_pitch_mask_the_stub_would_stack(tok, piece, prefix, name, monkeypatch):
+    # the control for the test above: a cursor that forgets the pitches it played writes stacked notes
+    from lofi.model.infill import InfillCursor
+
+    allowed = InfillCursor.allowed
+
+    def forgetful(self):
+        self.used = set()
+        return allowed(self)
+
+    monkeypatch.setattr(InfillCursor, "allowed", forgetful)
+    _, results = stacking_infill(tok, piece, prefix, name)
+    assert sum(len(repeats(tok, r, PREFERRED[name][0])[1]) for r in results) >= 5
 
 
 # a kit that runs out ------------------------------------------------------------------------------------

@@ -140,7 +140,8 @@ def compute_figures(
     profile "aarden"); music21_key runs music21 itself on a file, which `lofi eval` does to check it."""
     if not isinstance(score, ScoreTick):
         score = score.to("tick")
-    bars = bar_count(score)
+    # the form says how long the track is: a silent last bar still counts, a chord ringing past the end does not
+    bars = sum(int(s["bars"]) for s in form) if form else bar_count(score)
     owners = section_bars(form, bars)
     has_drums, backbeat = backbeat_in_bars(score, bars)
     drum_sections = [i for i, s in enumerate(owners) if s.get("drums")]

@@ -87,6 +87,8 @@ class TrackPublic(BaseModel):
     originality: str | None
     chords: list[str | None] = []
     instruments: list[str] = []
+    # why the track needs a listen: a loop that failed the quality gate on every try (empty: none did)
+    review: list[str] = []
     files: list[FilePublic]
 
 

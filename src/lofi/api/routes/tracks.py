@@ -43,6 +43,7 @@ def track_public(track, request: Request) -> TrackPublic:
         originality=record.originality,
         chords=meta.get("chords", []),
         instruments=meta.get("instruments", []),
+        review=meta.get("review") or [],
         files=files,
     )
 

@@ -153,6 +153,10 @@ function trackCard(track) {
     instruments: track.instruments.join(", "),
     chords: track.chords.filter(Boolean).slice(0, 8).join(" "),
   };
+  if (track.review.length) {
+    facts.review = track.review.join("; ");
+    card.classList.add("needs-review");
+  }
   for (const [label, value] of Object.entries(facts)) {
     const dt = document.createElement("dt");
     dt.textContent = label;
