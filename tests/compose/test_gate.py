@@ -42,7 +42,7 @@ def test_the_relative_minor_is_the_same_key_signature():
     ],
 )
 def test_each_missing_layer_is_named(fault, complaint):
-    good, good_score = _check(make_score(bars=4))
+    _, good_score = _check(make_score(bars=4))
     problems, score = _check(_without(make_score(bars=4), fault))
     assert any(complaint in p for p in problems), problems
     assert score < good_score

@@ -14,6 +14,7 @@ from lofi.theory.chords import Chord
 from lofi.theory.keys import Key
 
 # (major, minor) weights for pitch classes above the tonic
+# fmt: off
 KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     # Krumhansl & Kessler (1982), probe-tone ratings
     "krumhansl": (
@@ -26,13 +27,14 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
          4.95122),
         (18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619,
          1.75623),
-    ),  # fmt: skip
+    ),
     # Temperley (2007), from the Kostka-Payne harmony textbook corpus
     "temperley": (
         (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
         (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330),
     ),
 }
+# fmt: on
 # the chords detect_chords can name: enough to follow a tune without mistaking passing notes for tensions
 DETECT_QUALITIES: tuple[str, ...] = ("maj", "m", "7", "m7", "maj7", "m7b5", "dim", "dim7", "aug", "sus4")
 # breaks near ties towards the commoner chord
