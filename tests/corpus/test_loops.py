@@ -291,9 +291,9 @@ def test_every_part_stays_in_its_register(mood):
                 low, high = loops.LEAD_RANGE
             elif track.program == piece.pad_program:
                 low, high = loops.PAD_RANGE
-            else:  # the keys: the left-hand root from C3 up, the right hand in KEYS_RANGE
+            else:  # the keys: the left-hand root from LEFT_HAND_LOW up, the right hand in KEYS_RANGE
                 assert track.program == piece.keys_program
-                low, high = 48, loops.KEYS_RANGE[1]
+                low, high = loops.LEFT_HAND_LOW, loops.KEYS_RANGE[1]
             out = sorted({p for p in pitches if not low <= p <= high})
             assert not out, f"{mood} {piece.key} program {track.program}: pitches {out} outside {low}-{high}"
 

@@ -81,5 +81,17 @@ def test_overlapping_repeats_of_a_pitch_are_cut_at_the_next_onset():
 
     keys.notes.extend([Note(0, 4000, 60, 80), Note(480, 4000, 60, 80), Note(960, 100, 64, 80)])
     out = normalize(score)
-    durations = sorted((n.time, n.duration) for n in out.tracks[0].notes if n.pitch == 60)
+    keys = next(t for t in out.tracks if t.program == 4)
+    durations = sorted((n.time, n.duration) for n in keys.notes if n.pitch == 60)
     assert durations == [(0, 480), (480, 4000)]
+
+
+def test_parts_come_in_the_canonical_order():
+    # the tokens of one position follow the track order: drums first, then bass, harmony, melody
+    score = make_score(bars=2)  # keys, bass, drums
+    from symusic import Note, Track
+
+    flute = Track(name="flute", program=73)
+    flute.notes.append(Note(0, 480, 72, 80))
+    score.tracks.insert(0, flute)
+    assert [(t.is_drum, t.program) for t in normalize(score).tracks] == [(True, 0), (False, 33), (False, 4), (False, 73)]

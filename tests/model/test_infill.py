@@ -7,6 +7,7 @@ decided by the plan alone: random logits explore it over many seeds, biased ones
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -19,7 +20,7 @@ from lofi.corpus.quality import normalize
 from lofi.instruments import DRUMS, MELODY_PROGRAMS, part_rank
 from lofi.model.constraints import Grammar
 from lofi.model.generate import Continuation, decode, decode_table
-from lofi.model.infill import InfillPlan, drop_parts, parse_bars
+from lofi.model.infill import InfillCursor, InfillPlan, drop_parts, parse_bars
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import Key
 from lofi.theory.groove import KIT
@@ -139,12 +140,14 @@ def grammar_breaks(tok, ids: list[int]) -> list[str]:
     """Consecutive tokens that REMI does not allow (the structural grammar, no key or part limits)."""
     structure = decode_table(Grammar(tok))
     names = tok.id_to_token
-    return [f"{names[a]} -> {names[b]}" for a, b in zip(ids, ids[1:], strict=False) if not structure[a, b]]
+    return [f"{names[a]} -> {names[b]}" for a, b in itertools.pairwise(ids) if not structure[a, b]]
 
 
 def track_notes(score) -> dict[tuple[int, bool], list[tuple[int, int, int, int]]]:
     return {
-        (DRUMS if t.is_drum else t.program, t.is_drum): sorted((n.time, n.pitch, n.duration, n.velocity) for n in t.notes)
+        (DRUMS if t.is_drum else t.program, t.is_drum): sorted(
+            (n.time, n.pitch, n.duration, n.velocity) for n in t.notes
+        )
         for t in score.tracks
     }
 
@@ -167,25 +170,31 @@ def test_parse_bars_reads_whole_notes_and_leaves_tempo_tokens_out(tok, piece):
     assert len(bars) == BARS
     tempo = set(tok.ids_of_type("Tempo"))
     assert tempo & set(piece), "the piece's tokens carry a tempo token (the test would prove nothing)"
-    flat = [t for positions in bars for position, notes in positions for t in [position, *sum(notes, [])]]
+    flat = [t for positions in bars for position, notes in positions for t in [position, *itertools.chain(*notes)]]
     assert not tempo & set(flat)
     assert sum(len(t.notes) for t in score.tracks) == len(notes_of(tok, piece))
     for *_, note in notes_of(tok, piece):
         kinds = [kind(tok, t) for t in note]
         assert kinds in (["Program", "Pitch", "Velocity", "Duration"], ["Program", "PitchDrum", "Velocity", "Duration"])
     # the piece's ids are the bars' ids plus the tempo token, nothing else
-    rebuilt = [t for positions in bars for t in [tok.bar_id, *[x for p, n in positions for x in [p, *sum(n, [])]]]]
+    rebuilt = [
+        t for positions in bars for t in [tok.bar_id, *[x for p, n in positions for x in [p, *itertools.chain(*n)]]]
+    ]
     assert rebuilt == [t for t in piece if t not in tempo]
 
 
 def test_parse_bars_drops_a_note_cut_short(tok, piece):
     v = tok.vocab
     whole = parse_bars(tok, piece)
-    for tail in ([v["Program_33"]], [v["Program_33"], v["Pitch_40"]], [v["Program_33"], v["Pitch_40"], v["Velocity_63"]]):
+    for tail in (
+        [v["Program_33"]],
+        [v["Program_33"], v["Pitch_40"]],
+        [v["Program_33"], v["Pitch_40"], v["Velocity_63"]],
+    ):
         assert parse_bars(tok, piece + tail) == whole, f"a note cut short after {len(tail)} tokens was kept"
     # a broken note inside a bar goes too; the notes after it stay
     second_position = piece.index(v["Position_4"])
-    broken = piece[:second_position] + [v["Program_-1"], v["PitchDrum_42"]] + piece[second_position:]
+    broken = [*piece[:second_position], v["Program_-1"], v["PitchDrum_42"], *piece[second_position:]]
     assert parse_bars(tok, broken) == whole
 
 
@@ -264,14 +273,16 @@ def test_an_infill_keeps_the_given_notes_and_writes_only_the_target(tok, piece, 
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_an_infill_keeps_remi_order(tok, piece, prefix, name):
     target = TARGETS[name]
-    _, _, results = infill(tok, piece, prefix, target, seeds=range(8, 16), engine_seed=1)
+    _, given, results = infill(tok, piece, prefix, target, seeds=range(8, 16), engine_seed=1)
+    given_positions = positions_by_bar(tok, given)
     new_positions = 0
     for seed, result in enumerate(results, start=8):
         where = f"{name} infill, seed {seed}"
         for b, values in enumerate(positions_by_bar(tok, result)):
             assert values == sorted(set(values)), f"{where}, bar {b}: positions must strictly increase: {values}"
-        given_positions = positions_by_bar(tok, drop_parts(tok, piece, target | MELODY_PROGRAMS))
-        new_positions += sum(len(set(a) - set(g)) for a, g in zip(positions_by_bar(tok, result), given_positions))
+        new_positions += sum(
+            len(set(a) - set(g)) for a, g in zip(positions_by_bar(tok, result), given_positions, strict=True)
+        )
         for b, positions in enumerate(parse_bars(tok, result)):
             for position, notes in positions:
                 programs = [int(value(tok, n[0])) for n in notes]
@@ -289,7 +300,7 @@ def test_an_infill_keeps_remi_order(tok, piece, prefix, name):
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_an_infill_follows_the_grammars_pitches_and_decodes(tok, piece, prefix, name):
     target = TARGETS[name]
-    grammar, given, results = infill(tok, piece, prefix, target, seeds=range(16, 24), engine_seed=2)
+    _, given, results = infill(tok, piece, prefix, target, seeds=range(16, 24), engine_seed=2)
     given_tracks = track_notes(tok.decode(prefix + given))
     for seed, result in enumerate(results, start=16):
         where = f"{name} infill, seed {seed}"
@@ -363,7 +374,7 @@ def test_the_cursor_puts_given_parts_of_earlier_rank_first(tok, piece):
 PREFERRED = {"drums": ({DRUMS}, "Program_-1", "PitchDrum_36"), "flute": ({73}, "Program_73", "Pitch_72")}
 
 
-def preferring(tok, program: str, pitch: str) -> np.ndarray:
+def preferring(tok, pitch: str) -> np.ndarray:
     """Logits that want ``pitch`` above all other pitches and the bar to end; even on every other token.
 
     Even: a second note at a position is as likely as a move on, and a drum infill all but never plays
@@ -371,17 +382,16 @@ def preferring(tok, program: str, pitch: str) -> np.ndarray:
     """
     logits = np.zeros(tok.vocab_size, np.float32)
     logits[tok.vocab[pitch]] = 12.0
-    assert tok.vocab[program] in tok.ids_of_type("Program")
     logits[tok.bar_id] = 2.0
     return logits
 
 
 def stacking_infill(tok, piece, prefix, name):
-    target, program, pitch = PREFERRED[name]
+    target, _, pitch = PREFERRED[name]
     grammar = Grammar(tok, KEY, BPM, drums=KIT)
     plan = InfillPlan(tok, drop_parts(tok, piece, target | MELODY_PROGRAMS), target, grammar)
     jobs = [Continuation(prefix + piece, BARS, grammar, FREE, seed=s, infill=plan) for s in range(6)]
-    return grammar, decode(FixedLogits(preferring(tok, program, pitch)), jobs)
+    return grammar, decode(FixedLogits(preferring(tok, pitch)), jobs)
 
 
 def repeats(tok, result: list[int], target: set[int]) -> tuple[int, list[tuple]]:
@@ -391,7 +401,7 @@ def repeats(tok, result: list[int], target: set[int]) -> tuple[int, list[tuple]]
     for bar, positions in enumerate(parse_bars(tok, result)):
         for position, notes in positions:
             programs = [int(value(tok, n[0])) for n in notes]
-            chances += sum(a == b and b in target for a, b in zip(programs, programs[1:], strict=False))
+            chances += sum(a == b and b in target for a, b in itertools.pairwise(programs))
             seen.update((bar, position, p, n[1]) for p, n in zip(programs, notes, strict=True))
     return chances, [k for k, count in seen.items() if count > 1]
 
@@ -402,7 +412,7 @@ def test_an_infill_never_stacks_the_pitch_the_model_wants(tok, piece, prefix, na
     grammar, results = stacking_infill(tok, piece, prefix, name)
     # the stub really wants the repeat: after the Program token, the preferred pitch is all but certain
     after_program = decode_table(grammar)[tok.vocab[program]]
-    logits = preferring(tok, program, pitch)
+    logits = preferring(tok, pitch)
     probs = np.exp(logits[after_program] - logits[after_program].max())
     assert probs[np.flatnonzero(after_program) == tok.vocab[pitch]].item() / probs.sum() > 0.99
     chances = 0
@@ -417,8 +427,6 @@ def test_an_infill_never_stacks_the_pitch_the_model_wants(tok, piece, prefix, na
 @pytest.mark.parametrize("name", list(PREFERRED))
 def test_without_the_cursors_pitch_mask_the_stub_would_stack(tok, piece, prefix, name, monkeypatch):
     # the control for the test above: a cursor that forgets the pitches it played writes stacked notes
-    from lofi.model.infill import InfillCursor
-
     allowed = InfillCursor.allowed
 
     def forgetful(self):

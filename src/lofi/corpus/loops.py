@@ -81,7 +81,8 @@ MOTIF_RHYTHMS: tuple[tuple[tuple[int, int], ...], ...] = (
     ((2, 2), (4, 4), (8, 2), (10, 6), (20, 4), (24, 4), (28, 4)),
 )
 LEAD_RANGE = (67, 86)
-KEYS_RANGE = (57, 77)  # the right hand; the left hand plays the root an octave or two below
+KEYS_RANGE = (57, 77)  # the right hand
+LEFT_HAND_LOW = 45  # the left hand plays the root in the octave under the right hand: 45-56
 BASS_LOW = 31
 PAD_RANGE = (60, 79)
 
@@ -120,9 +121,16 @@ class Piece:
         return sum(s.bars for s in self.sections)
 
 
+def _rich(progression: Progression) -> bool:
+    """Whether at least four in five of its chords have a seventh (the lo-fi colour the corpus teaches)."""
+    chords = [c for bar in progression.realize(Key(0, "major" if progression.mode == "major" else "natural_minor"))
+              for c in bar]  # fmt: skip
+    return sum(c.has_seventh for c in chords) >= 0.8 * len(chords)
+
+
 def _progressions(mode: str, tags: tuple[str, ...]) -> list[Progression]:
-    tagged = [p for p in BANK if p.mode == mode and set(p.tags) & set(tags)]
-    return tagged or [p for p in BANK if p.mode == mode]
+    rich = [p for p in BANK if p.mode == mode and _rich(p)]
+    return [p for p in rich if set(p.tags) & set(tags)] or rich
 
 
 def _form(rng: random.Random, loop_bars: int, has_lead: bool, two_loops: bool) -> tuple[Section, ...]:
@@ -239,10 +247,12 @@ def _bass_notes(style: str, key: Key, chord: Chord, following: Chord, length: in
     fifth = root + 7 if (root + 7) % 12 in chord.pitch_classes else root
     target = _root_near(following.root, BASS_LOW)
     approach = _scale_step(key, target, -1 if target > root else 1) if target != root else fifth
-    if style == "root" or length < 8:
+    if style == "root":
         return [(0, length - 1, root)]
+    if length < 16:  # half a bar: the root, and a step into the next chord
+        return [(0, length - 3, root), (length - 2, 2, approach)]
     if style == "octave":
-        return [(0, 5, root), (6, 2, root + 12), (8, length - 9, fifth)]
+        return [(0, 5, root), (6, 2, root + 12), (8, 7, fifth)]
     if style == "kick":
         onsets = sorted({0, *(k for k in kicks if k < length)})
         notes = []
@@ -252,7 +262,7 @@ def _bass_notes(style: str, key: Key, chord: Chord, following: Chord, length: in
             notes.append((onset, max(1, end - onset - 1), pitch))
         return notes
     # root-fifth: root, fifth on beat 3, a scale step into the next root on the last eighth
-    return [(0, 7, root), (8, 5, fifth), (length - 2, 2, approach)]
+    return [(0, 7, root), (8, 5, fifth), (14, 2, approach)]
 
 
 def _motif(rng: random.Random, key: Key, segments: list[tuple[int, int, Chord]], rhythm, start_pitch: int,
@@ -280,9 +290,8 @@ def _motif(rng: random.Random, key: Key, segments: list[tuple[int, int, Chord]],
                 tones = [p for p in range(LEAD_RANGE[0], LEAD_RANGE[1] + 1) if p % 12 in chord.pitch_classes
                          and p % 12 in key.pitch_classes]  # fmt: skip
                 pitch = min(tones or [pitch], key=lambda p: (abs(p - pitch), p))
-            pitch = min(max(pitch, LEAD_RANGE[0]), LEAD_RANGE[1])
-            while pitch % 12 not in key.pitch_classes:
-                pitch -= 1
+            in_key = [p for p in range(LEAD_RANGE[0], LEAD_RANGE[1] + 1) if p % 12 in key.pitch_classes]
+            pitch = min(in_key, key=lambda p: (abs(p - pitch), p))
             notes.append((step, length, pitch))
     return notes
 
@@ -339,7 +348,7 @@ def render(piece: Piece, groove_drums: Score | None = None) -> Score:
                 tick = at + start * STEP
                 if section.keys:
                     voicing = right(chord)
-                    left = _root_near(chord.root, 48)
+                    left = _root_near(chord.root, LEFT_HAND_LOW)
                     velocity = rng.randint(56, 70)
                     for onset, hold in _keys_hits(piece.keys_rhythm, length):
                         t = tick + _swung(onset, piece.swing)
