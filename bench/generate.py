@@ -139,7 +139,7 @@ def main() -> None:
             continue
         seconds, result = compose_s(Composer(checkpoint, THREADS, engine=name), 3.0)
         meta = result.metadata
-        compose_rows.append(f"| {name} | {seconds:.1f} | {meta['generated_tokens']} | {meta['section_tries']} |")
+        compose_rows.append(f"| {name} | {seconds:.1f} | {meta['generated_tokens']} | {meta['tries']} |")
         print(compose_rows[-1])
 
     rng = np.random.default_rng(0)

@@ -63,6 +63,13 @@ def test_a_jump_at_the_seam_is_caught():
     assert any("jumps" in p and "seam" in p for p in _check(jumpy)[0])
 
 
+def test_stacked_notes_are_caught():
+    score = make_score(bars=4)
+    keys = next(t for t in score.tracks if t.program == 4)
+    keys.notes.append(keys.notes[0].copy())
+    assert "1 stacked notes" in _check(score)[0]
+
+
 def test_a_cluster_is_not_a_voicing():
     score = make_score(bars=4)
     keys = next(t for t in score.tracks if t.program == 4)

@@ -46,6 +46,13 @@ def generate(
     temperature: Annotated[float, typer.Option(help="Sampling temperature: lower is safer, higher is wilder.")] = 0.95,
     top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: all).")] = 24,
     top_p: Annotated[float, typer.Option(help="Sample within this much probability mass (nucleus).")] = 0.95,
+    swing: Annotated[
+        float | None,
+        typer.Option(
+            help="Where the off-beat 16ths land, written into the MIDI: 0.5 straight, 0.54-0.62 lo-fi "
+            "(default: the mood's own)."
+        ),
+    ] = None,
     continue_from: Annotated[
         Path | None, typer.Option("--continue", help="A MIDI file whose last bars the new track continues.")
     ] = None,
@@ -97,6 +104,7 @@ def generate(
             top_k=top_k,
             top_p=top_p,
             continue_from=continue_from,
+            swing=swing,
         )
         checkpoint_dir = model or settings.default_model
         if not (checkpoint_dir / "lofi.json").exists():
@@ -126,6 +134,7 @@ def generate(
             "chords",
             " ".join(c or "-" for c in meta["chords"][:8]) + (" ..." if len(meta["chords"]) > 8 else ""),
         ),
+        ("swing", f"{meta['swing']:.2f}" if "swing" in meta else "-"),
         ("seed", str(meta["seed"])),
         ("model", meta["model_id"]),
         *audio_rows(meta),

@@ -56,6 +56,9 @@ def loop_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], f
             problems.append(f"sounds in {heard.name}")
     except ValueError:
         problems.append("no pitched notes")
+    onsets = [(b, p, n.time, n.pitch) for b, bar in enumerate(bars) for p, ns in bar.items() for n in ns]
+    if len(onsets) != len(set(onsets)):  # decoding never stacks notes; a loop that did must not pass
+        problems.append(f"{len(onsets) - len(set(onsets))} stacked notes")
     widest = max((Counter(n.time for n in ns).most_common(1)[0][1] for bar in bars for p, ns in bar.items()
                   if ns and role(p) != "drums"), default=0)  # fmt: skip
     if widest > MAX_CHORD_NOTES:
