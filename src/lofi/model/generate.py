@@ -206,8 +206,13 @@ class DecodeBatch:
                 continue
             if r.new and r.program == r.history[-1] and r.program in r.played:  # no stacked notes
                 allowed[i, list(r.played[r.program])] = False
+            for program, pitches in r.played.items():  # a part with no pitch left here cannot strike again
+                if allowed[i, program] and len(pitches) >= np.count_nonzero(decode_table(r.job.grammar)[program]):
+                    allowed[i, program] = False
             if r.position >= 0:  # positions only move forward inside a bar (a repeat would stack notes)
                 allowed[i, token_kinds(r.job.grammar).positions[: r.position + 1]] = False
+            if not allowed[i].any():  # the rules above left nothing: the grammar alone decides
+                allowed[i] = decode_table(r.job.grammar)[previous[i]]
             limit = r.job.sampling.repeat_limit  # the repetition guard: no token more than repeat_limit in a row
             if limit and r.run >= limit and len(r.history) >= limit:
                 allowed[i, r.history[-1]] = False

@@ -138,6 +138,8 @@ class InfillCursor:
             options += [plan.position_token[v] for v in range(limit)]
             return self._mask(options)
         targets = [self.program] if self.program is not None else sorted(plan.target)
+        # a part that has played every pitch it may play at this position cannot strike again here
+        targets = [t for t in targets if np.count_nonzero(plan.allowed_pitches[t]) > len(self.used)]
         if self.empty:
             return self._mask(targets)
         if self.notes_left and self.notes_left[0].rank <= plan.target_rank:
