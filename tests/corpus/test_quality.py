@@ -94,4 +94,9 @@ def test_parts_come_in_the_canonical_order():
     flute = Track(name="flute", program=73)
     flute.notes.append(Note(0, 480, 72, 80))
     score.tracks.insert(0, flute)
-    assert [(t.is_drum, t.program) for t in normalize(score).tracks] == [(True, 0), (False, 33), (False, 4), (False, 73)]
+    assert [(t.is_drum, t.program) for t in normalize(score).tracks] == [
+        (True, 0),
+        (False, 33),
+        (False, 4),
+        (False, 73),
+    ]
