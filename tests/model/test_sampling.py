@@ -10,7 +10,7 @@ import torch
 
 from lofi.instruments import DRUMS
 from lofi.model.constraints import Grammar
-from lofi.model.generate import Continuation, DecodeBatch, _Row, decode, decode_table
+from lofi.model.generate import MAX_NOTES_AT_ONCE, Continuation, DecodeBatch, _Row, decode, decode_table
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import Key
 from lofi.theory.groove import KIT
@@ -310,3 +310,14 @@ def test_a_program_with_every_pitch_played_at_a_position_stays_in_the_grammar(to
             "a program whose allowed pitches are all played at a position is still offered; the next step has "
             f"nothing allowed and writes PAD: {breaks[:3]}"
         )
+
+
+def test_a_part_strikes_at_most_a_voicing_at_once(tok):
+    # a stub that always wants the piano again after a note: without the cap it would pile up a cluster
+    logits = np.zeros(tok.vocab_size, dtype=np.float32)
+    logits[tok.vocab["Program_0"]] = 12.0
+    _, results = free_decode(tok, logits, band_grammar(tok), seeds=range(3), bars=2)
+    for result in results:
+        notes, _ = notes_by_position(tok, result)
+        per_position = Counter((b, p, program) for b, p, program, _ in notes)
+        assert max(per_position.values()) == MAX_NOTES_AT_ONCE  # the stub fills each position up to the cap

@@ -10,7 +10,8 @@ Sampling is top-k, then top-p within those k, then one draw by inverse CDF from 
 own stream, on numpy arrays (tests/model/test_sampling.py checks it on fixed logits).
 
 No stacked notes: a row never writes the same pitch twice for one program at one position (the pitches
-already played there are masked after the Program token). A row with an ``infill`` plan follows that
+already played there are masked after the Program token), and one program strikes at most
+MAX_NOTES_AT_ONCE notes at a position. A row with an ``infill`` plan follows that
 plan's cursor instead of the grammar (lofi.model.infill).
 """
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 _UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
 MAX_TOKENS_PER_BAR = 320  # a guard: a dense bar of four parts stays well under this
+MAX_NOTES_AT_ONCE = 6  # one part strikes at most this many notes at one position: a voicing, not a cluster
 
 
 def window(ids: list[int], limit: int, bar_id: int) -> list[int]:
@@ -206,8 +208,9 @@ class DecodeBatch:
                 continue
             if r.new and r.program == r.history[-1] and r.program in r.played:  # no stacked notes
                 allowed[i, list(r.played[r.program])] = False
-            for program, pitches in r.played.items():  # a part with no pitch left here cannot strike again
-                if allowed[i, program] and len(pitches) >= np.count_nonzero(decode_table(r.job.grammar)[program]):
+            for program, pitches in r.played.items():  # a part that is full here cannot strike again
+                room = min(MAX_NOTES_AT_ONCE, np.count_nonzero(decode_table(r.job.grammar)[program]))
+                if allowed[i, program] and len(pitches) >= room:
                     allowed[i, program] = False
             if r.position >= 0:  # positions only move forward inside a bar (a repeat would stack notes)
                 allowed[i, token_kinds(r.job.grammar).positions[: r.position + 1]] = False

@@ -19,7 +19,7 @@ import numpy as np
 
 from lofi.instruments import DRUMS, part_rank
 from lofi.model.constraints import Grammar
-from lofi.model.generate import decode_table
+from lofi.model.generate import MAX_NOTES_AT_ONCE, decode_table
 from lofi.tokens.tokenizer import LofiTokenizer
 
 # the tokens of one note: Program, Pitch (or PitchDrum), Velocity, Duration
@@ -138,8 +138,10 @@ class InfillCursor:
             options += [plan.position_token[v] for v in range(limit)]
             return self._mask(options)
         targets = [self.program] if self.program is not None else sorted(plan.target)
-        # a part that has played every pitch it may play at this position cannot strike again here
-        targets = [t for t in targets if np.count_nonzero(plan.allowed_pitches[t]) > len(self.used)]
+        # a part that is full at this position (every pitch it may play, or MAX_NOTES_AT_ONCE) cannot strike again
+        targets = [
+            t for t in targets if min(MAX_NOTES_AT_ONCE, np.count_nonzero(plan.allowed_pitches[t])) > len(self.used)
+        ]
         if self.empty:
             return self._mask(targets)
         if self.notes_left and self.notes_left[0].rank <= plan.target_rank:
