@@ -87,10 +87,10 @@ def test_make_a_track_from_the_dashboard(server, browser, tmp_path, width, heigh
     # a track the quality gate could not pass says why on its card (the tiny model's often cannot)
     track_id = card.get_attribute("id").removeprefix("track-")
     review = page.evaluate(f"async () => (await (await fetch('/api/v1/tracks/{track_id}')).json()).review")
-    labels = card.locator("dt").all_inner_texts()
+    labels = card.locator("dt").all_text_contents()  # the facts sit in a closed <details>: text, not layout
     assert ("review" in labels) == bool(review)
     if review:
-        assert review[0] in card.inner_text() and "needs-review" in card.get_attribute("class")
+        assert review[0] in card.text_content() and "needs-review" in card.get_attribute("class")
 
     shot = tmp_path / f"dashboard-{name}.png"
     page.screenshot(path=str(shot), full_page=True)

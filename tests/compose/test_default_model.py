@@ -63,3 +63,21 @@ def test_metadata(two_runs):
     assert meta["model_id"].startswith("default-")
     assert meta["request"]["mood"] == "rainy"
     assert len(meta["chords"]) == meta["bars"] == 36
+
+
+def test_the_demo_track_is_lo_fi(two_runs):
+    """The lo-fi issue's figures on `make demo`'s track: every target met, and music21 hears D minor (or F major)."""
+    from lofi.analysis.figures import TARGETS, compute_figures, music21_key
+
+    meta = json.loads((two_runs[0] / "metadata.json").read_text())
+    score = Score(str(two_runs[0] / "track.mid"))
+    figures = compute_figures(score, meta["form"], meta["chords"], Key.parse("D minor"))
+    assert figures.failures() == [], figures
+    assert all(getattr(figures, name) == getattr(figures, name) for name in TARGETS)  # every figure defined
+    assert Key.parse("D minor").agrees(music21_key(two_runs[0] / "track.mid"))
+    assert meta["review"] == [] and meta["lofi"]["misses"] == []
+    # the arrangement: keys alone first, drums and bass in at A, a breakdown without drums, a melody somewhere
+    form = meta["form"]
+    assert form[0]["section"] == "intro" and not form[0]["drums"] and not form[0]["bass"]
+    assert form[1]["drums"] and form[1]["bass"]
+    assert any(s["melody"] for s in form) and any(s["section"] == "breakdown" and not s["drums"] for s in form)

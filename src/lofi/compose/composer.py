@@ -216,10 +216,11 @@ class Composer:
                 f"cannot continue {request.continue_from}: after {first.tries} tries the continuation still has "
                 f"{'; '.join(first.problems)} (a file with drums, a bass and chords continues best)"
             )
-        loop_tokens = [first.tokens]
         players = band(self._bars(first.tokens, prefix, form.LOOP_BARS)[1])
+        # the parts that did not make the band leave the loop: what follows hears what the track plays
+        loop_tokens = [drop_parts(self.tok, first.tokens, set(PALETTE) - players)]
         band_grammar = Grammar(self.tok, strict, bpm, programs=players, drums=KIT)
-        others = [self._loop_pass(f"loop {k + 1}", prefix + first.tokens, band_grammar, request)
+        others = [self._loop_pass(f"loop {k + 1}", prefix + loop_tokens[0], band_grammar, request)
                   for k in range(1, n_loops)]  # fmt: skip
         for p, outcome in zip(others, self._write(others, sampling, generator), strict=True):
             outcomes[p.name] = outcome
