@@ -88,7 +88,7 @@ def test_a_fill_must_keep_the_backbeat_and_change_something():
     assert "no backbeat" in fill_problems(no_snare, bars_of(no_snare, count=1)[0], plain)[0]
 
 
-@pytest.mark.parametrize(("notes_per_bar", "ok"), [(0, False), (2, False), (4, True), (12, True), (20, False)])
+@pytest.mark.parametrize(("notes_per_bar", "ok"), [(0, False), (1, False), (2, True), (10, True), (12, False)])
 def test_a_melody_is_present_and_sparse(notes_per_bar, ok):
     bars = [{(73, False): [Note(i * 90, 80, 72, 80) for i in range(notes_per_bar)]} for _ in range(4)]
     assert (melody_problems(bars)[0] == []) is ok

@@ -42,12 +42,13 @@ from lofi.theory.groove import KIT
 from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
 
-TRIES = {"loop": 6, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
+TRIES = {"loop": 8, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
 MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
 LOOP_PROGRAMS = frozenset(p for p in PALETTE if p not in MELODY_PROGRAMS)
 # the swing written into each mood's MIDI (MPC-style, off-beat 16ths), before a per-track nudge
-MOOD_SWING = {"chill": 0.57, "jazzy": 0.6, "sad": 0.55, "dreamy": 0.56, "upbeat": 0.58, "rainy": 0.57,
-              "sleepy": 0.55, "nostalgic": 0.58}  # fmt: skip
+MOOD_SWING = {"chill": 0.57, "jazzy": 0.6, "sad": 0.56, "dreamy": 0.56, "upbeat": 0.58, "rainy": 0.57,
+              "sleepy": 0.56, "nostalgic": 0.58}  # fmt: skip
+SWING_NUDGE = 0.015  # a track's swing is its mood's, nudged by up to this much (inside the lo-fi 0.54-0.62)
 
 
 @dataclass
@@ -89,20 +90,22 @@ def split_bars(tokens: list[int], bar_id: int) -> list[list[int]]:
 
 
 def band(loop: list[Bar]) -> frozenset[int]:
-    """The parts of a loop that play on: drums, its busiest bass, its busiest one or two chord parts."""
+    """The parts of a loop that play on: drums, the bass that covers most bars, its busiest one or two chord parts."""
     counts: dict[int, int] = {}
+    covered: dict[int, int] = {}
     for bar in loop:
         for (program, is_drum), notes in bar.items():
             key = DRUMS if is_drum else program
             counts[key] = counts.get(key, 0) + len(notes)
+            covered[key] = covered.get(key, 0) + bool(notes)
     ranked = sorted(counts, key=lambda p: (-counts[p], p))
-    basses = [p for p in ranked if p in BASS_PROGRAMS][:1]
+    basses = sorted((p for p in counts if p in BASS_PROGRAMS), key=lambda p: (-covered[p], -counts[p], p))[:1]
     harmony = [p for p in ranked if p != DRUMS and p not in BASS_PROGRAMS and p not in MELODY_PROGRAMS]
     return frozenset({DRUMS, *basses, *harmony[:MAX_HARMONY_PARTS]})
 
 
 def track_swing(mood: str, seed: int) -> float:
-    return round(MOOD_SWING[mood] + random.Random(seed).uniform(-0.015, 0.015), 3)
+    return round(min(0.62, max(0.54, MOOD_SWING[mood] + random.Random(seed).uniform(-SWING_NUDGE, SWING_NUDGE))), 3)
 
 
 class Composer:

@@ -2,9 +2,11 @@
 
 A track is built from loops the model writes (LOOP_BARS bars of drums, bass and chords). Sections play a
 loop again and again; what changes from one section to the next are the layers, the way producers arrange
-loops: the intro has the keys alone, the drums and the bass come in at A, a melody at B, a breakdown drops
-the drums, A' brings a new melody, the outro thins out to the keys and ends on the tonic. Longer tracks get
+loops: the intro has the keys and the bass, the drums come in at A, a melody at B, a breakdown drops the
+drums, A' brings a new melody, the outro drops drums and melody and ends on the tonic. Longer tracks get
 more loops (a new one every few minutes, C, D...), each with melodies of its own, and return to the first.
+The bass stays under the intro and the outro so that their bars name the same chords as the loop's: the
+harmony a listener (or a chord finder) hears keeps looping from the first bar to the last.
 """
 
 from __future__ import annotations
@@ -93,9 +95,9 @@ def plan(total_bars: int) -> list[Section]:
         raise ValueError("a track needs at least 3 bars")
     intro, outro = frame_bars(total_bars)
     body = total_bars - intro - outro
-    sections = [Section("intro", intro, 0, drums=False, bass=False)] if intro else []
+    sections = [Section("intro", intro, 0, drums=False, bass=True)] if intro else []
     sections += _body(body, loop_count(body))
-    sections.append(Section("outro", outro, 0, drums=False, bass=False))
+    sections.append(Section("outro", outro, 0, drums=False, bass=True))
     return sections
 
 

@@ -18,7 +18,7 @@ from lofi.theory.groove import backbeat_in_bars
 MIN_SEVENTHS = 0.75  # share of a loop's bars whose chord has a seventh (the corpus voices 7ths and richer)
 MAX_SEAM_JUMP = 7  # semitones the harmony's middle may move from the loop's last chord to its first
 MAX_CHORD_NOTES = 6  # notes one part strikes at once: more is a cluster, not a voicing
-MELODY_NOTES = (3, 12)  # notes per bar, on average, of a melody over a loop: present, and sparse
+MELODY_NOTES = (1.5, 10)  # notes per bar, on average, of a melody over a loop: present, and sparse
 
 
 def _harmony_centre(bar: Bar, first: bool) -> float | None:
@@ -36,7 +36,9 @@ def loop_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], f
     count = len(bars)
     problems = []
     has_drums, backbeat = backbeat_in_bars(score, count)
-    bass = [any(role(p) == "bass" and ns for p, ns in bar.items()) for bar in bars]
+    # one bass part under every bar (the band keeps one bass: two that take turns leave gaps)
+    basses = {p for bar in bars for p, ns in bar.items() if role(p) == "bass" and ns}
+    bass = max(([bool(bar.get(p)) for bar in bars] for p in basses), key=sum, default=[False] * count)
     chords = detect_chords(score, per="bar")[:count] if score.end() > 0 else []
     chords += [None] * (count - len(chords))
     sevenths = sum(bool(c and c.has_seventh) for c in chords)
