@@ -1,7 +1,7 @@
 """The quality gate on hand-built loops: each fault it must catch, one at a time."""
 
 import pytest
-from symusic import Note
+from symusic import Note, Track
 
 from helpers import make_score
 from lofi.compose.arrange import bars_of
@@ -91,4 +91,15 @@ def test_a_fill_must_keep_the_backbeat_and_change_something():
 @pytest.mark.parametrize(("notes_per_bar", "ok"), [(0, False), (1, False), (2, True), (10, True), (12, False)])
 def test_a_melody_is_present_and_sparse(notes_per_bar, ok):
     bars = [{(73, False): [Note(i * 90, 80, 72, 80) for i in range(notes_per_bar)]} for _ in range(4)]
-    assert (melody_problems(bars)[0] == []) is ok
+    assert (melody_problems(make_score(bars=4), bars, C_MAJOR)[0] == []) is ok
+
+
+def test_a_melody_that_pulls_the_loop_out_of_key_is_caught():
+    score = make_score(bars=4)
+    flute = Track(name="flute", program=73)  # F# and C# over and over: the loop now leans to B minor / D major
+    flute.notes.extend(Note(i * 240, 240, (78, 73, 71, 74)[i % 4], 90) for i in range(32))
+    score.tracks.append(flute)
+    bars = bars_of(score, count=4)
+    problems, _ = melody_problems(score, bars, C_MAJOR)
+    assert any("with the melody the loop sounds in" in p for p in problems), problems
+    assert melody_problems(make_score(bars=4), bars, C_MAJOR)[0] == []  # the same notes over the loop alone

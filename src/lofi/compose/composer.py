@@ -37,7 +37,7 @@ from lofi.model.generate import Continuation, DecodeBatch
 from lofi.model.infill import InfillPlan, drop_parts
 from lofi.model.runtime import DECODE_THREADS, torch_threads
 from lofi.model.sampling import SamplingConfig
-from lofi.theory import detect_chords
+from lofi.theory import Key, detect_chords
 from lofi.theory.groove import KIT
 from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
@@ -184,14 +184,14 @@ class Composer:
         return Pass(name, context, 1, grammar, check, TRIES["fill"], plan)
 
     def _melody_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar,
-                     programs: set[int]) -> Pass:  # fmt: skip
+                     programs: set[int], key: Key) -> Pass:  # fmt: skip
         bars = split_bars(loop_tokens, self.tok.bar_id)
         given = [t for bar in bars for t in drop_parts(self.tok, bar, MELODY_PROGRAMS)]
         context = prefix + [t for bar in bars[-2:] for t in bar]  # the model has heard the loop's turn
 
         def check(tokens: list[int]) -> tuple[list[str], float]:
-            _, written = self._bars(tokens, prefix, len(bars))
-            return gate.melody_problems(written)
+            score, written = self._bars(tokens, prefix, len(bars))
+            return gate.melody_problems(score, written, key)
 
         plan = InfillPlan(self.tok, given, programs, grammar)
         return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan)
@@ -236,13 +236,13 @@ class Composer:
         if wanted:
             loop, index = wanted[0]
             passes.append(self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop],
-                                            melody_grammar, set(MELODY_PROGRAMS)))  # fmt: skip
+                                            melody_grammar, set(MELODY_PROGRAMS), key))  # fmt: skip
         results = dict(zip((p.name for p in passes), self._write(passes, sampling, generator), strict=True))
         outcomes |= results
         if len(wanted) > 1:
             chosen = self._melody_program(results[passes[-1].name], prefix, form.LOOP_BARS)
             rest = [self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop], melody_grammar,
-                                      {chosen}) for loop, index in wanted[1:]]  # fmt: skip
+                                      {chosen}, key) for loop, index in wanted[1:]]  # fmt: skip
             outcomes |= dict(zip((p.name for p in rest), self._write(rest, sampling, generator), strict=True))
 
         loops = self._materials(loop_tokens, outcomes, prefix, wanted, players)

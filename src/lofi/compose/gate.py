@@ -15,7 +15,7 @@ from lofi.compose.arrange import Bar, role
 from lofi.theory import Key, detect_chords, detect_key
 from lofi.theory.groove import backbeat_in_bars
 
-MIN_SEVENTHS = 0.75  # share of a loop's bars whose chord has a seventh (the corpus voices 7ths and richer)
+MIN_SEVENTHS = 1.0  # share of a loop's bars whose chord has a seventh: a loop repeats, so one triad bar is 25%
 MAX_SEAM_JUMP = 7  # semitones the harmony's middle may move from the loop's last chord to its first
 MAX_CHORD_NOTES = 6  # notes one part strikes at once: more is a cluster, not a voicing
 MELODY_NOTES = (1.5, 10)  # notes per bar, on average, of a melody over a loop: present, and sparse
@@ -87,8 +87,8 @@ def fill_problems(score: Score, fill: Bar, plain: Bar) -> tuple[list[str], float
     return problems, -float(len(problems))
 
 
-def melody_problems(bars: list[Bar]) -> tuple[list[str], float]:
-    """A melody over a loop: present but sparse."""
+def melody_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], float]:
+    """A melody over a loop: present but sparse, and the loop with it still in the asked key."""
     notes = sum(len(ns) for bar in bars for p, ns in bar.items() if role(p) == "melody")
     low, high = MELODY_NOTES
     per_bar = notes / max(1, len(bars))
@@ -97,4 +97,6 @@ def melody_problems(bars: list[Bar]) -> tuple[list[str], float]:
         problems.append(f"{per_bar:.1f} melody notes a bar (fewer than {low})")
     elif per_bar > high:
         problems.append(f"{per_bar:.1f} melody notes a bar (more than {high})")
-    return problems, -abs(per_bar - (low + high) / 2)
+    if notes and not key.agrees(heard := detect_key(score, "aarden", bass_weight=1.0).key):
+        problems.append(f"with the melody the loop sounds in {heard.name}")
+    return problems, -abs(per_bar - (low + high) / 2) - 10 * len(problems)

@@ -36,7 +36,7 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 # fmt: on
 # the chords detect_chords can name: enough to follow a tune without mistaking passing notes for tensions
-DETECT_QUALITIES: tuple[str, ...] = ("maj", "m", "7", "m7", "maj7", "m7b5", "dim", "dim7", "aug", "sus4")
+DETECT_QUALITIES: tuple[str, ...] = ("maj", "m", "7", "m7", "maj7", "m7b5", "dim", "dim7", "aug", "sus4", "7sus4")
 # breaks near ties towards the commoner chord
 _QUALITY_PRIOR = {"maj": 0.02, "m": 0.02, "7": 0.01, "m7": 0.01}
 _BASS_BONUS = 0.1
