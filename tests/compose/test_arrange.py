@@ -110,3 +110,13 @@ def test_swing_moves_only_the_off_beat_sixteenths():
     times = sorted(n.time for t in swung.tracks if t.is_drum for n in t.notes if n.pitch == 42)
     assert times == [144, 240]
     assert swing(score, 0.5).tracks[0].notes[0].time == score.tracks[0].notes[0].time
+
+
+def test_a_short_intro_plays_the_loops_last_bars_so_the_harmony_runs_on():
+    sections = [Section("intro", 2, 0, drums=False, bass=True), Section("A", 8, 0, drums=True, bass=True),
+                Section("outro", 2, 0, drums=False, bass=True)]  # fmt: skip
+    score = arrange(sections, [_loop()], Key.parse("D minor"), 80)
+    bass = next(t for t in score.tracks if t.program == 33)
+    roots = [n.pitch + 24 for n in sorted(bass.notes, key=lambda n: n.time)]
+    # the intro plays loop bars 3 and 4, A starts on bar 1: one unbroken cycle of four chords
+    assert roots[:10] == [CHORD_ROOTS[(i + 2) % 4] for i in range(10)]

@@ -6,7 +6,7 @@ from symusic import Note, Track
 from helpers import make_score
 from lofi.compose.arrange import bars_of
 from lofi.compose.gate import fill_problems, loop_problems, melody_problems
-from lofi.theory import Key
+from lofi.theory import Key, detect_chords
 
 C_MAJOR = Key.parse("C major")
 
@@ -103,3 +103,20 @@ def test_a_melody_that_pulls_the_loop_out_of_key_is_caught():
     problems, _ = melody_problems(score, bars, C_MAJOR)
     assert any("with the melody the loop sounds in" in p for p in problems), problems
     assert melody_problems(make_score(bars=4), bars, C_MAJOR)[0] == []  # the same notes over the loop alone
+
+
+def test_a_melody_that_changes_a_bars_chord_is_caught():
+    loop = make_score(bars=4)
+    chords = detect_chords(loop, per="bar")
+    with_melody = make_score(bars=4)
+    flute = Track(name="flute", program=73)  # bar 2 (G7): a loud G-B-D on top drowns the seventh: a plain G
+    flute.notes.extend(Note(1920 + i * 480, 480, p, 100) for i in range(4) for p in (79, 83, 86))
+    with_melody.tracks.append(flute)
+    problems, _ = melody_problems(with_melody, bars_of(with_melody, count=4), C_MAJOR, chords)
+    assert "the melody changes the chord of bar 2" in problems, problems
+    quiet = make_score(bars=4)
+    quiet.tracks.append(Track(name="flute", program=73))
+    quiet.tracks[-1].notes.extend(Note(b * 1920, 480, 79, 80) for b in range(4) for _ in range(1))  # G, a 5th/9th
+    assert not any(
+        "changes the chord" in p for p in melody_problems(quiet, bars_of(quiet, count=4), C_MAJOR, chords)[0]
+    )

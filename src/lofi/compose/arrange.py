@@ -80,10 +80,10 @@ def _layers(section: Section) -> set[str]:
     return layers | ({"melody"} if section.melody is not None else set())
 
 
-def _section_bar(section: Section, loop: Loop, offset: int) -> Bar:
-    """What one bar of a section plays: the loop's layers, a fill closing a phrase, the melody on top."""
+def _section_bar(section: Section, loop: Loop, offset: int, within: int) -> Bar:
+    """What one bar of a section plays: bar ``within`` of the loop's layers, a fill closing a phrase, the
+    melody on top."""
     layers = _layers(section)
-    within = offset % LOOP_BARS
     content: Bar = {p: n for p, n in loop.bars[within].items() if role(p) in layers and role(p) != "melody"}
     closes_phrase = (offset + 1) % PHRASE_BARS == 0 or offset == section.bars - 1
     if "drums" in layers and loop.fill is not None and closes_phrase and section.bars >= LOOP_BARS:
@@ -99,13 +99,17 @@ def arrange(sections: list[Section], loops: list[Loop], key: Key, bpm: int) -> S
     turn or of its section, so the loop's seam stays clean."""
     notes: dict[Part, list[Note]] = defaultdict(list)
     heard: set[Part] = set()
+    # the loop keeps time from the first bar of the body: an intro shorter than the loop plays its last
+    # bars, so that the harmony runs on without a break into A
+    start_of_body = sections[0].bars if sections[0].name == "intro" else 0
     bar = 0
     for index, section in enumerate(sections):
         for offset in range(section.bars):
-            content = _section_bar(section, loops[section.loop], offset)
+            within = (bar + offset - start_of_body) % LOOP_BARS
+            content = _section_bar(section, loops[section.loop], offset, within)
             if index == len(sections) - 1 and offset == section.bars - 1:
                 content = resolution_bar(key, heard or {(4, False)})
-            turn_end = min(offset - offset % LOOP_BARS + LOOP_BARS, section.bars)
+            turn_end = min(offset - within + LOOP_BARS, section.bars)
             limit = (bar + turn_end) * BAR
             start = (bar + offset) * BAR
             for part, part_notes in content.items():

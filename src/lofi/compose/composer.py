@@ -188,10 +188,11 @@ class Composer:
         bars = split_bars(loop_tokens, self.tok.bar_id)
         given = [t for bar in bars for t in drop_parts(self.tok, bar, MELODY_PROGRAMS)]
         context = prefix + [t for bar in bars[-2:] for t in bar]  # the model has heard the loop's turn
+        chords = detect_chords(self.tok.decode(prefix + given), per="bar")
 
         def check(tokens: list[int]) -> tuple[list[str], float]:
             score, written = self._bars(tokens, prefix, len(bars))
-            return gate.melody_problems(score, written, key)
+            return gate.melody_problems(score, written, key, chords)
 
         plan = InfillPlan(self.tok, given, programs, grammar)
         return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan)

@@ -87,8 +87,11 @@ def fill_problems(score: Score, fill: Bar, plain: Bar) -> tuple[list[str], float
     return problems, -float(len(problems))
 
 
-def melody_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], float]:
-    """A melody over a loop: present but sparse, and the loop with it still in the asked key."""
+def melody_problems(
+    score: Score, bars: list[Bar], key: Key, loop_chords: list | None = None
+) -> tuple[list[str], float]:
+    """A melody over a loop: present but sparse, the loop with it still in the asked key, and each bar's chord
+    still the loop's (``loop_chords``, one per bar): a melody colours the harmony, it does not change it."""
     notes = sum(len(ns) for bar in bars for p, ns in bar.items() if role(p) == "melody")
     low, high = MELODY_NOTES
     per_bar = notes / max(1, len(bars))
@@ -99,4 +102,9 @@ def melody_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str],
         problems.append(f"{per_bar:.1f} melody notes a bar (more than {high})")
     if notes and not key.agrees(heard := detect_key(score, "aarden", bass_weight=1.0).key):
         problems.append(f"with the melody the loop sounds in {heard.name}")
+    if notes and loop_chords is not None:
+        heard_chords = detect_chords(score, per="bar")[: len(loop_chords)]
+        changed = [i + 1 for i, (a, b) in enumerate(zip(heard_chords, loop_chords, strict=False)) if a != b]
+        if changed:
+            problems.append(f"the melody changes the chord of bar {', '.join(map(str, changed))}")
     return problems, -abs(per_bar - (low + high) / 2) - 10 * len(problems)
