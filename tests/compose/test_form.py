@@ -27,6 +27,7 @@ def test_the_form_fills_the_length_exactly(total):
     body = [s for s in sections if s.name not in ("intro", "outro")]
     assert body and all(s.bass for s in body)  # the bass plays under every bar between intro and outro
     assert body[0].drums and body[0].loop == 0
+    assert body[-1].drums  # a breakdown returns to the drums before the outro
 
 
 @given(st.integers(min_value=32, max_value=400))

@@ -43,6 +43,7 @@ from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
 
 TRIES = {"loop": 8, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
+BAR_RETRIES = 4  # a bar of a loop or a melody that its bar check refuses is written again up to this often
 MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
 LOOP_PROGRAMS = frozenset(p for p in PALETTE if p not in MELODY_PROGRAMS)
 # the swing written into each mood's MIDI (MPC-style, off-beat 16ths), before a per-track nudge
@@ -70,6 +71,7 @@ class Pass:
     check: Callable[[list[int]], tuple[list[str], float]]
     tries: int
     infill: InfillPlan | None = None
+    bar_check: Callable[[list[int]], bool] | None = None  # each bar as it is written (see Continuation)
 
 
 @dataclass
@@ -131,7 +133,9 @@ class Composer:
 
         def start(i: int) -> None:
             p = passes[i]
-            job = Continuation(p.prompt, p.bars, p.grammar, sampling, seeds[i][len(tried[i])], p.infill)
+            retries = BAR_RETRIES if p.bar_check is not None else 0
+            job = Continuation(p.prompt, p.bars, p.grammar, sampling, seeds[i][len(tried[i])], p.infill,
+                               p.bar_check, retries)  # fmt: skip
             running[batch.add(job)] = i
 
         for i in range(len(passes)):
@@ -161,14 +165,27 @@ class Composer:
         score = self.tok.decode(prefix + tokens)
         return score, arrange.bars_of(score, count=count)
 
+    def _as_played(self, tokens: list[int], prefix: list[int], count: int) -> tuple[Score, list[Bar]]:
+        """A loop as the band will play it: the parts band() keeps, the others left out."""
+        score, bars = self._bars(tokens, prefix, count)
+        players = band(bars)
+        score.tracks = [t for t in score.tracks if (DRUMS if t.is_drum else t.program) in players]
+        bars = [{p: n for p, n in bar.items() if (DRUMS if p[1] else p[0]) in players} for bar in bars]
+        return score, bars
+
     def _loop_pass(self, name: str, prompt: list[int], grammar: Grammar, request: ComposeRequest) -> Pass:
         prefix = prompt[:PREFIX_LEN]
 
         def check(tokens: list[int]) -> tuple[list[str], float]:
-            score, bars = self._bars(tokens, prefix, form.LOOP_BARS)
+            score, bars = self._as_played(tokens, prefix, form.LOOP_BARS)
             return gate.loop_problems(score, bars, request.parsed_key)
 
-        return Pass(name, prompt, form.LOOP_BARS, grammar, check, TRIES["loop"])
+        def bar_check(tokens: list[int]) -> bool:
+            written = tokens.count(self.tok.bar_id)
+            score, bars = self._as_played(tokens, prefix, written)
+            return not gate.bar_problems(score, bars, written - 1)
+
+        return Pass(name, prompt, form.LOOP_BARS, grammar, check, TRIES["loop"], bar_check=bar_check)
 
     def _fill_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar) -> Pass:
         bars = split_bars(loop_tokens, self.tok.bar_id)
@@ -194,8 +211,13 @@ class Composer:
             score, written = self._bars(tokens, prefix, len(bars))
             return gate.melody_problems(score, written, key, chords)
 
+        def bar_check(tokens: list[int]) -> bool:
+            count = tokens.count(self.tok.bar_id)
+            score, written = self._bars(tokens, prefix, count)
+            return not gate.melody_bar_problems(score, written, count - 1, chords)
+
         plan = InfillPlan(self.tok, given, programs, grammar)
-        return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan)
+        return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan, bar_check)
 
     def _compose(self, request: ComposeRequest) -> Composition:
         started = time.perf_counter()

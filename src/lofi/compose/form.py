@@ -78,6 +78,8 @@ def _body(bars: int, loops: int) -> list[Section]:
         for name, length, drums, melody in movement:
             if left <= 0:
                 return sections
+            if not drums and left < length + PHRASE_BARS:
+                continue  # a breakdown needs a section with drums after it to return to
             length = left if left < length + LOOP_BARS else length  # the last section takes the rest
             index = None
             if melody:

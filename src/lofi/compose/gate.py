@@ -72,6 +72,38 @@ def loop_problems(score: Score, bars: list[Bar], key: Key) -> tuple[list[str], f
     return problems, float(score_)
 
 
+def bar_problems(score: Score, bars: list[Bar], index: int) -> list[str]:
+    """One bar of a loop as it is written: drums with the backbeat, a bass note, a seventh chord."""
+    bar = bars[index]
+    problems = []
+    _, backbeat = backbeat_in_bars(score, index + 1)
+    if not any(role(p) == "drums" and ns for p, ns in bar.items()):
+        problems.append("no drums")
+    elif not backbeat[index]:
+        problems.append("no backbeat")
+    if not any(role(p) == "bass" and ns for p, ns in bar.items()):
+        problems.append("no bass")
+    chords = detect_chords(score, per="bar")
+    chord = chords[index] if index < len(chords) else None
+    if chord is None or not chord.has_seventh:
+        problems.append("no seventh chord")
+    return problems
+
+
+def melody_bar_problems(score: Score, bars: list[Bar], index: int, loop_chords: list) -> list[str]:
+    """One bar of a melody as it is written: begun by the second bar, sparse, the bar's chord unchanged."""
+    problems = []
+    played = [sum(len(ns) for p, ns in bar.items() if role(p) == "melody") for bar in bars[: index + 1]]
+    if index >= 1 and not any(played):
+        problems.append("no melody yet")
+    if played[index] > MELODY_NOTES[1]:
+        problems.append(f"{played[index]} melody notes")
+    chords = detect_chords(score, per="bar")
+    if index < len(loop_chords) and (chords[index] if index < len(chords) else None) != loop_chords[index]:
+        problems.append("the melody changes the chord")
+    return problems
+
+
 def fill_problems(score: Score, fill: Bar, plain: Bar) -> tuple[list[str], float]:
     """A fill: drums that keep the backbeat and differ from the loop's own bar."""
     problems = []

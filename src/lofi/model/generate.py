@@ -17,7 +17,7 @@ plan's cursor instead of the grammar (lofi.model.infill).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,10 @@ class Continuation:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     seed: int = 0
     infill: InfillPlan | None = None  # write one part into given bars instead of continuing freely
+    # checked on the new tokens each time a bar is complete: a bar it refuses is written again, up to
+    # bar_retries times per bar (rejection sampling one bar at a time, not the whole passage)
+    bar_check: Callable[[list[int]], bool] | None = None
+    bar_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ class _Row:
         self.program = -1  # the Program token of the note being written
         self.position = -1  # the current position's value in the bar (-1: none yet)
         self.played: dict[int, set[int]] = {}  # program token -> pitch tokens at the current position
+        self.bar_start = 0  # where the bar being written starts in ``new``
+        self.cursor_at_bar = self.cursor.snapshot() if self.cursor is not None else None
+        self.retries = [job.bar_retries] * (job.bars + 1)  # retries left for each bar
+        self.stale = False  # the engine's cache holds tokens a retry took back: prefill the row again
 
     def follow(self, token: int, kinds: TokenKinds) -> None:
         """Keep the position, its played pitches (and the infill cursor) up to date with a chosen token."""
@@ -128,6 +136,39 @@ class _Row:
             self.program = token
         elif kinds.pitch[token]:
             self.played.setdefault(self.program, set()).add(token)
+
+    def take_back_bar(self, kinds: TokenKinds) -> None:
+        """Forget the bar just written (from its Bar token on), to write it again."""
+        removed = len(self.new) - self.bar_start
+        del self.new[self.bar_start :]
+        del self.history[len(self.history) - removed :]
+        self.bars_done -= 1
+        self.context_len = len(self.history)
+        self.stale = True
+        if self.cursor_at_bar is not None:
+            self.cursor = self.cursor_at_bar.snapshot()
+        # the position, program and played pitches as they stood at the end of the bar before (the cursor,
+        # restored above, already is where it was)
+        last = max((j for j, t in enumerate(self.history) if kinds.bar[t] or kinds.position[t] >= 0), default=-1)
+        self.played.clear()
+        self.position = int(kinds.position[self.history[last]]) if last >= 0 else -1
+        cursor, self.cursor = self.cursor, None
+        for token in self.history[last + 1 :]:
+            self.follow(token, kinds)
+        self.cursor = cursor
+        self.run = 1
+        while self.run < len(self.history) and self.history[-1 - self.run] == self.history[-1]:
+            self.run += 1
+
+    def bar_refused(self, bar_id: int) -> bool:
+        """Whether the bar just completed fails the job's bar check and may be written again."""
+        check = self.job.bar_check
+        if check is None or self.bars_done < 1 or self.retries[self.bars_done] <= 0:
+            return False
+        if check(self.new):
+            return False
+        self.retries[self.bars_done] -= 1
+        return True
 
     def uniform(self) -> float:
         if not self._uniforms:
@@ -257,11 +298,19 @@ class DecodeBatch:
         for i in reversed(range(len(self.rows))):
             row, token = self.rows[i], tokens[i]
             bar_id = row.job.grammar.tok.bar_id
+            kinds = token_kinds(row.job.grammar)
+            if token == bar_id and row.bar_refused(bar_id):
+                row.take_back_bar(kinds)
+                continue
             if token == bar_id and row.bars_done == row.job.bars:
                 finished.append(i)
                 continue
+            if token == bar_id:
+                row.bar_start = len(row.new)
+                if row.cursor is not None:
+                    row.cursor_at_bar = row.cursor.snapshot()
             row.bars_done += token == bar_id
-            row.follow(token, token_kinds(row.job.grammar))
+            row.follow(token, kinds)
             row.run = row.run + 1 if token == row.history[-1] else 1
             row.new.append(token)
             row.history.append(token)
@@ -276,9 +325,10 @@ class DecodeBatch:
         if self.rows:
             self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows])).cpu()
             for i, row in enumerate(self.rows):
-                if row.context_len >= limit:  # the window is full: slide it and rebuild the row's cache
+                # a full window slides; a bar taken back leaves the cache ahead of the row: rebuild either
+                if row.context_len >= limit or row.stale:
                     context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)
-                    row.context_len = len(context)
+                    row.context_len, row.stale = len(context), False
                     self.logits[i] = self.engine.prefill(i, context)
         return done[::-1]
 

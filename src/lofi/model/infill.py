@@ -106,6 +106,13 @@ class InfillCursor:
         self.closed = False  # a given note of a later rank was played: no more target notes here
         self.done = False
 
+    def snapshot(self) -> InfillCursor:
+        """A copy to come back to (a bar written again starts from where the cursor stood before it)."""
+        copy = InfillCursor.__new__(InfillCursor)
+        copy.__dict__.update(self.__dict__)
+        copy.notes_left, copy.pending, copy.used = list(self.notes_left), list(self.pending), set(self.used)
+        return copy
+
     def _mask(self, ids) -> np.ndarray:
         mask = np.zeros(self.plan.vocab, dtype=bool)
         mask[list(ids)] = True
