@@ -459,3 +459,63 @@ def test_a_drum_infill_with_every_drum_played_at_a_position_stays_remi(tok, piec
         "a drum infill whose kit is all played at one position writes tokens REMI does not allow "
         f"(InfillCursor.allowed offers the drum Program, then an empty pitch mask): {breaks[:4]}"
     )
+
+
+# writing a bar again when its check refuses it (Continuation.bar_check) ---------------------------------------
+
+
+def _even_notes(tok, calls):
+    """A bar check that passes a bar with an even number of notes (about one bar in two), counting its calls."""
+
+    def check(tokens):
+        calls.append(len(tokens))
+        return sum(len(notes) for _, notes in parse_bars(tok, tokens)[-1]) % 2 == 0
+
+    return check
+
+
+def _odd_bars(tok, ids):
+    return sum(sum(len(notes) for _, notes in bar) % 2 for bar in parse_bars(tok, ids))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_refused_bars_are_written_again_until_they_pass(tok, prefix, seed):
+    grammar = Grammar(tok, KEY, BPM, programs={0, 33, DRUMS}, drums=KIT)
+    calls: list[int] = []
+    job = Continuation(prefix, BARS, grammar, FREE, seed, bar_check=_even_notes(tok, calls), bar_retries=12)
+    (result,) = decode(RandomLogits(tok.vocab_size, seed), [job])
+    assert len(parse_bars(tok, result)) == BARS and _odd_bars(tok, result) == 0
+    assert BARS <= len(calls) <= BARS * 13  # every bar checked, none more often than its retries allow
+    table = decode_table(grammar)
+    assert all(table[a, b] for a, b in itertools.pairwise(result))  # still the grammar's REMI
+
+
+def test_without_retries_the_check_only_watches(tok, prefix):
+    grammar = Grammar(tok, KEY, BPM, programs={0, 33, DRUMS}, drums=KIT)
+    jobs = [
+        Continuation(prefix, BARS, grammar, FREE, s, bar_check=_even_notes(tok, []), bar_retries=0) for s in range(6)
+    ]
+    results = decode(RandomLogits(tok.vocab_size, 0), jobs)
+    assert sum(_odd_bars(tok, r) for r in results) > 0  # the control: some bars do have an odd count
+
+
+def test_a_retried_decode_is_reproducible(tok, prefix):
+    grammar = Grammar(tok, KEY, BPM, programs={0, 33, DRUMS}, drums=KIT)
+    job = Continuation(prefix, BARS, grammar, FREE, 3, bar_check=_even_notes(tok, []), bar_retries=8)
+    assert decode(RandomLogits(tok.vocab_size, 3), [job]) == decode(RandomLogits(tok.vocab_size, 3), [job])
+
+
+def test_an_infill_bar_written_again_keeps_the_given_notes(tok, piece, prefix):
+    # the cursor goes back to where it stood before the refused bar: the given notes come back exactly
+    given = drop_parts(tok, piece, set(MELODY_PROGRAMS))
+    grammar = Grammar(tok, KEY, BPM, programs={0, 4, 33, 73, DRUMS}, drums=KIT)
+    plan = InfillPlan(tok, given, {73}, grammar)
+    retried = 0
+    for seed in range(4):
+        calls: list[int] = []
+        job = Continuation(prefix, BARS, grammar, FREE, seed, plan, bar_check=_even_notes(tok, calls), bar_retries=12)
+        (result,) = decode(RandomLogits(tok.vocab_size, seed), [job])
+        assert drop_parts(tok, result, {73}) == given
+        assert _odd_bars(tok, result) == 0
+        retried += len(calls) > BARS
+    assert retried  # bars were written again, and the given notes still came back exactly

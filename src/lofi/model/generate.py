@@ -30,7 +30,7 @@ from lofi.model.sampling import SamplingConfig
 from lofi.tokens.dataset import PREFIX_LEN
 
 if TYPE_CHECKING:
-    from lofi.model.infill import InfillPlan
+    from lofi.model.infill import InfillCursor, InfillPlan
 
 _UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
 MAX_TOKENS_PER_BAR = 320  # a guard: a dense bar of four parts stays well under this
@@ -120,8 +120,8 @@ class _Row:
         self.program = -1  # the Program token of the note being written
         self.position = -1  # the current position's value in the bar (-1: none yet)
         self.played: dict[int, set[int]] = {}  # program token -> pitch tokens at the current position
-        self.bar_start = 0  # where the bar being written starts in ``new``
-        self.cursor_at_bar = self.cursor.snapshot() if self.cursor is not None else None
+        self.bar_start = 0  # the index in ``new`` of the Bar token that opened the bar being written
+        self.cursor_at_bar: InfillCursor | None = None  # the infill cursor just after that Bar token
         self.retries = [job.bar_retries] * (job.bars + 1)  # retries left for each bar
         self.stale = False  # the engine's cache holds tokens a retry took back: prefill the row again
 
@@ -137,28 +137,17 @@ class _Row:
         elif kinds.pitch[token]:
             self.played.setdefault(self.program, set()).add(token)
 
-    def take_back_bar(self, kinds: TokenKinds) -> None:
-        """Forget the bar just written (from its Bar token on), to write it again."""
-        removed = len(self.new) - self.bar_start
-        del self.new[self.bar_start :]
+    def take_back_bar(self) -> None:
+        """Forget what the bar just written holds (its Bar token stays), to write it again."""
+        removed = len(self.new) - self.bar_start - 1
+        del self.new[self.bar_start + 1 :]
         del self.history[len(self.history) - removed :]
-        self.bars_done -= 1
         self.context_len = len(self.history)
         self.stale = True
         if self.cursor_at_bar is not None:
             self.cursor = self.cursor_at_bar.snapshot()
-        # the position, program and played pitches as they stood at the end of the bar before (the cursor,
-        # restored above, already is where it was)
-        last = max((j for j, t in enumerate(self.history) if kinds.bar[t] or kinds.position[t] >= 0), default=-1)
-        self.played.clear()
-        self.position = int(kinds.position[self.history[last]]) if last >= 0 else -1
-        cursor, self.cursor = self.cursor, None
-        for token in self.history[last + 1 :]:
-            self.follow(token, kinds)
-        self.cursor = cursor
-        self.run = 1
-        while self.run < len(self.history) and self.history[-1 - self.run] == self.history[-1]:
-            self.run += 1
+        self.played.clear()  # as just after a Bar token
+        self.position, self.run = -1, 1
 
     def bar_refused(self, bar_id: int) -> bool:
         """Whether the bar just completed fails the job's bar check and may be written again."""
@@ -300,17 +289,17 @@ class DecodeBatch:
             bar_id = row.job.grammar.tok.bar_id
             kinds = token_kinds(row.job.grammar)
             if token == bar_id and row.bar_refused(bar_id):
-                row.take_back_bar(kinds)
+                row.take_back_bar()
                 continue
             if token == bar_id and row.bars_done == row.job.bars:
                 finished.append(i)
                 continue
+            row.bars_done += token == bar_id
+            row.follow(token, kinds)
             if token == bar_id:
                 row.bar_start = len(row.new)
                 if row.cursor is not None:
                     row.cursor_at_bar = row.cursor.snapshot()
-            row.bars_done += token == bar_id
-            row.follow(token, kinds)
             row.run = row.run + 1 if token == row.history[-1] else 1
             row.new.append(token)
             row.history.append(token)
