@@ -44,7 +44,7 @@ def test_the_harmony_loops_under_most_bars(total):
 def test_a_three_minute_track_brings_layers_in_and_out():
     sections = plan(ComposeRequest(bpm=80, minutes=3).total_bars)
     names = [s.name for s in sections]
-    assert names[:5] == ["intro", "A", "B", "breakdown", "A'"]
+    assert names[:5] == ["intro", "A", "A'", "breakdown", "A''"]
     a, b, breakdown, a2 = sections[1:5]
     assert a.drums and a.melody is None  # drums in at A
     assert b.melody is not None and a2.melody is not None and a2.melody != b.melody  # a new top line at A'
@@ -74,7 +74,7 @@ def test_melodies_are_written_once_per_loop_and_index():
 
 def test_the_form_says_what_plays_where():
     entry = plan(60)[2].to_dict()
-    assert entry == {"section": "B", "bars": 8, "loop": 0, "drums": True, "bass": True, "melody": True, "keys": True}
+    assert entry == {"section": "A'", "bars": 8, "loop": 0, "drums": True, "bass": True, "melody": True, "keys": True}
 
 
 def test_a_form_needs_three_bars():

@@ -2,9 +2,9 @@
 
 A track is built from loops the model writes (LOOP_BARS bars of drums, bass and chords). Sections play a
 loop again and again; what changes from one section to the next are the layers, the way producers arrange
-loops: the intro has the keys and the bass, the drums come in at A, a melody at B, a breakdown drops the
-drums, A' brings a new melody, the outro drops drums and melody and ends on the tonic. Longer tracks get
-more loops (a new one every few minutes, C, D...), each with melodies of its own, and return to the first.
+loops: the intro has the keys and the bass, the drums come in at A, a melody at A', a breakdown drops the
+drums, A'' brings a new melody, the outro drops drums and melody and ends on the tonic. Longer tracks get
+more loops (a new one every few minutes: B, C...), each with melodies of its own, and return to the first.
 The bass stays under the intro and the outro so that their bars name the same chords as the loop's: the
 harmony a listener (or a chord finder) hears keeps looping from the first bar to the last.
 """
@@ -22,7 +22,7 @@ MAX_MELODIES_PER_LOOP = 3  # melodies written over one loop; sections beyond tha
 
 @dataclass(frozen=True)
 class Section:
-    name: str  # intro | A | B | breakdown | A' | C | C' ... | outro
+    name: str  # intro | A | A' | breakdown | A'' | B | B' ... | outro: the letter is the loop
     bars: int
     loop: int  # the loop it plays (0 is the first)
     drums: bool
@@ -51,9 +51,10 @@ def loop_count(body_bars: int) -> int:
     return max(1, min(MAX_LOOPS, 1 + (body_bars - 16) // BARS_PER_NEW_LOOP))
 
 
-# (name, bars, drums, melody) of a movement over one loop
-_FIRST = (("A", 8, True, False), ("B", 8, True, True), ("breakdown", 4, False, False), ("A'", 8, True, True))
-_RETURN = (("A", 8, True, True), ("breakdown", 4, False, False), ("A'", 8, True, True))
+# (name, bars, drums, melody) of a movement over one loop; the letter names the loop (A the first, B...),
+# the primes the melodies over it
+_FIRST = (("{}", 8, True, False), ("{}'", 8, True, True), ("breakdown", 4, False, False), ("{}''", 8, True, True))
+_RETURN = (("{}", 8, True, True), ("breakdown", 4, False, False), ("{}'", 8, True, True))
 _OTHER = (("{}", 8, True, True), ("{}'", 8, True, True), ("{}''", 8, True, True))
 
 
