@@ -66,21 +66,22 @@ class Metrics:
         return cls(**{name: float(data[name]) for name in cls.names() if name in data})
 
 
-# Typical ranges (5th to 95th percentile, see normal_ranges) of the bundled corpus: the 3090 accepted
-# train-split files of `lofi corpus build` (MMA grooves, public-domain melodies, OpenMSX), measured once
-# with compute_metrics. quality_score measures a track against these unless given other ranges.
+# Typical ranges (5th to 95th percentile, see normal_ranges) of the bundled corpus: the 3,094 accepted
+# train-split files of `lofi corpus build` (lofi's own lo-fi loops, MMA's hip-hop and jazz grooves, public-domain
+# melodies, OpenMSX), measured once with compute_metrics. quality_score measures a track against these unless
+# given other ranges.
 TYPICAL_RANGES: dict[str, tuple[float, float]] = {
-    "pitch_class_entropy": (2.61, 3.09),
-    "scale_consistency": (0.864, 1.0),
-    "pitch_in_key": (0.848, 1.0),
-    "groove_consistency": (0.837, 0.998),
+    "pitch_class_entropy": (2.6, 3.09),
+    "scale_consistency": (0.841, 1.0),
+    "pitch_in_key": (0.819, 1.0),
+    "groove_consistency": (0.841, 1.0),
     "empty_beat_rate": (0.0, 0.0),  # the corpus never falls silent: MIN_WIDTH gives it a slope
-    "polyphony": (1.76, 6.78),
-    "polyphony_rate": (0.068, 1.0),
-    "pitch_range": (38.0, 67.0),
-    "notes_per_bar": (5.71, 43.8),
-    "mean_ioi_s": (0.115, 0.693),
-    "chord_irregularity": (0.5, 0.967),
+    "polyphony": (1.9, 7.33),
+    "polyphony_rate": (0.233, 1.0),
+    "pitch_range": (37.0, 62.0),
+    "notes_per_bar": (5.86, 33.5),
+    "mean_ioi_s": (0.158, 3.22),
+    "chord_irregularity": (0.103, 0.914),
 }
 # a range narrower than this fraction of its own scale (at least 1) is widened to it in quality_score
 MIN_WIDTH = 0.05
