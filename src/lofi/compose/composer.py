@@ -173,12 +173,19 @@ class Composer:
         bars = [{p: n for p, n in bar.items() if (DRUMS if p[1] else p[0]) in players} for bar in bars]
         return score, bars
 
-    def _loop_pass(self, name: str, prompt: list[int], grammar: Grammar, request: ComposeRequest) -> Pass:
+    def _loop_pass(self, name: str, prompt: list[int], grammar: Grammar, request: ComposeRequest,
+                   unlike: list | None = None) -> Pass:  # fmt: skip
+        """A loop; ``unlike``: the chords (one a bar) of the first loop, which a later loop must not repeat."""
         prefix = prompt[:PREFIX_LEN]
 
         def check(tokens: list[int]) -> tuple[list[str], float]:
             score, bars = self._as_played(tokens, prefix, form.LOOP_BARS)
-            return gate.loop_problems(score, bars, request.parsed_key)
+            problems, value = gate.loop_problems(score, bars, request.parsed_key)
+            chords = detect_chords(score, per="bar")[: form.LOOP_BARS]
+            if unlike is not None and sum(a != b for a, b in zip(chords, unlike, strict=False)) < 2:
+                problems.append("the chords of the first loop")
+                value -= 1
+            return problems, value
 
         def bar_check(tokens: list[int]) -> bool:
             written = tokens.count(self.tok.bar_id)
@@ -246,7 +253,8 @@ class Composer:
         # the parts that did not make the band leave the loop: what follows hears what the track plays
         loop_tokens = [drop_parts(self.tok, first.tokens, set(PALETTE) - players)]
         band_grammar = Grammar(self.tok, strict, bpm, programs=players, drums=KIT)
-        others = [self._loop_pass(f"loop {k + 1}", prefix + loop_tokens[0], band_grammar, request)
+        first_chords = detect_chords(self.tok.decode(prefix + loop_tokens[0]), per="bar")
+        others = [self._loop_pass(f"loop {k + 1}", prefix + loop_tokens[0], band_grammar, request, first_chords)
                   for k in range(1, n_loops)]  # fmt: skip
         for p, outcome in zip(others, self._write(others, sampling, generator), strict=True):
             outcomes[p.name] = outcome
