@@ -64,7 +64,17 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, description="Port `lofi serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")
     api_key: str = Field(default="", description="When set, write endpoints need it in the X-API-Key header.")
-    rate_limit: str = Field(default="30/minute", description="Limit of POST /api/v1/generate per client.")
+    api_key_failures: str = Field(
+        default="10/minute", description="Wrong X-API-Key attempts a client may make before it gets 429 for a while."
+    )
+    rate_limit: str = Field(
+        default="30/minute", description="Jobs a client may submit (POST /api/v1/generate and /ws/generate)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto are believed; "
+        "empty: none, the peer is the client.",
+    )
     torch_threads: int = Field(default=0, description="torch threads for composing; 0: one (see lofi.model.runtime).")
     engine: str = Field(default="auto", description="Inference engine (lofi.model.engines); auto: the fastest here.")
     # operations (docs/OPERATIONS.md): logs, traces, shutdown

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,15 +34,24 @@ def wait_job(client: TestClient, job_id: str, timeout_s: float = 300.0) -> dict:
         time.sleep(0.2)
 
 
-@contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port, in a thread; yields its base URL."""
-    import uvicorn
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, in a thread; yields its base URL.
+
+    uvicorn's own forwarded-header handling is off, as in `lofi serve`: whom to believe is the app's
+    business (LOFI_TRUSTED_PROXIES).
+    """
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -51,3 +64,44 @@ def serving(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def lofi_serve(home: Path, model: Path, *options: str, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`lofi serve` as a user starts it, in a process of its own on a free loopback port.
+
+    ``env`` are settings without their prefix (``rate_limit="2/minute"`` is LOFI_RATE_LIMIT). Yields the
+    base URL and the process; stops it (SIGTERM, then SIGKILL) unless the test did. Its output is in
+    ``home/serve.log``.
+    """
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    environment = {
+        **os.environ,
+        "LOFI_HOME": str(home),
+        "LOFI_DEFAULT_MODEL": str(model),
+        "LOFI_API_PORT": str(port),
+        **{f"LOFI_{name.upper()}": value for name, value in env.items()},
+    }
+    lofi = str(Path(sys.executable).with_name("lofi"))
+    with (home / "serve.log").open("ab") as log:
+        process = subprocess.Popen([lofi, "serve", *options], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"lofi serve did not start:\n{(home / 'serve.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 
-from api_helpers import make_settings, wait_job
+from api_helpers import make_settings, serving, wait_job
 from lofi.api import create_app
 
 V1 = "/api/v1"
@@ -48,6 +52,7 @@ def test_ready_is_503_without_a_model(api_home, tmp_path):
 def test_options_name_the_closed_lists(client):
     options = client.get(f"{V1}/options").json()
     assert "rainy" in options["moods"] and "D minor" in options["keys"] and "dusty" in options["presets"]
+    assert options["bpm"] == {"min": 50, "max": 130} and options["minutes"] == {"min": 0.25, "max": 10.0}
 
 
 def test_generate_makes_a_track_that_the_library_lists(client, made):
@@ -260,3 +265,176 @@ def test_cors_origins_are_configurable(tmp_path, tiny_checkpoint):
         assert answer.headers["access-control-allow-origin"] == "https://studio.example"
         other = client.get(f"{V1}/health", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_symlink_in_a_track_folder_is_neither_listed_nor_served(client, made, api_home):
+    track_id = made["track_id"]
+    link = api_home / "tracks" / track_id / "evil.txt"
+    link.symlink_to("/etc/passwd")
+    try:
+        names = {f["name"] for f in client.get(f"{V1}/tracks/{track_id}").json()["files"]}
+        assert "evil.txt" not in names and "track.mid" in names
+        for url in (f"{V1}/tracks/{track_id}/files/evil.txt", f"{V1}/download/{track_id}/evil.txt"):
+            answer = client.get(url)
+            assert answer.status_code == 404 and b"root:" not in answer.content, url
+    finally:
+        link.unlink()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{V1}/tracks?offset=9223372036854775808",  # past SQLite's 64-bit integers
+        f"{V1}/tracks?offset=-1",
+        f"{V1}/tracks?since=9999-12-31T23:59:59-23:59",  # past year 9999 once in UTC
+        f"{V1}/tracks?until=0001-01-01T00:00:00%2B23:59",
+        f"{V1}/download/{'a' * 300}.mp3",  # longer than a file name can be (ENAMETOOLONG)
+        f"{V1}/download/{'é' * 200}/track.mp3",  # 200 characters, 400 bytes
+        f"{V1}/tracks/x/files/{'a' * 300}",
+        f"/static/{'a' * 300}",
+    ],
+)
+def test_out_of_range_values_and_overlong_names_are_client_errors(client, url):
+    assert 400 <= client.get(url).status_code < 500
+
+
+def test_a_cancelled_job_leaves_nothing(client, made, api_home):
+    """Nothing is served from its folder once it is cancelled, and its worker removes the folder."""
+    job = client.post(f"{V1}/generate", json={**REQUEST, "seed": 61, "minutes": 2}).json()  # with audio: seconds
+    deadline = time.monotonic() + 300
+    while (seen := client.get(f"{V1}/jobs/{job['id']}").json())["progress"] < 0.5:  # composed: a folder exists
+        assert seen["state"] in ("queued", "running") and time.monotonic() < deadline, seen
+        time.sleep(0.1)
+    written = (api_home / "tracks").glob("*/metadata.json")
+    (folder,) = [m.parent for m in written if json.loads(m.read_text())["seed"] == 61]
+    assert (folder / "track.mid").is_file()
+
+    assert client.delete(f"{V1}/jobs/{job['id']}").json()["state"] == "cancelled"
+    for url in (f"{V1}/download/{folder.name}/track.mid", f"{V1}/download/{folder.name}.mid"):
+        assert client.get(url).status_code == 404, url  # at once: it is not a track of the library
+    deadline = time.monotonic() + 180
+    while folder.exists():  # the worker stops at its next step, and removes what it wrote
+        assert time.monotonic() < deadline, f"{folder} is still there: {sorted(p.name for p in folder.iterdir())}"
+        time.sleep(0.2)
+    assert client.get(f"{V1}/tracks/{folder.name}").status_code == 404
+
+
+def test_head_answers_like_get_without_a_body(client, made):
+    track_id = made["track_id"]
+    for url in (
+        "/", "/docs", "/static/app.js", f"{V1}/health", f"{V1}/options", f"{V1}/tracks", f"{V1}/tracks/{track_id}",
+        f"{V1}/tracks/{track_id}/files/track.mp3", f"{V1}/download/{track_id}.mp3", f"{V1}/jobs/{made['id']}",
+    ):  # fmt: skip
+        get, head = client.get(url), client.head(url)
+        assert head.status_code == get.status_code == 200, url
+        assert head.content == b"", url
+        for header in ("content-type", "content-length"):
+            assert head.headers[header] == get.headers[header], (url, header)
+    assert client.head(f"{V1}/tracks/nope").status_code == 404
+
+
+def test_files_have_an_etag_and_an_unchanged_one_answers_304(client, made):
+    track_id = made["track_id"]
+    url = f"{V1}/tracks/{track_id}/files/track.mp3"
+    etag = client.get(url).headers["etag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert client.get(url, headers={"If-None-Match": '"something-else"'}).status_code == 200
+    download = client.get(f"{V1}/download/{track_id}.mp3", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert download.status_code == 304
+
+
+@pytest.mark.parametrize("video", [0, 1, "true", "yes", None])
+def test_video_must_be_true_or_false(client, video):
+    answer = client.post(f"{V1}/generate", json={"mood": "chill", "video": video})
+    assert answer.status_code == 422
+    assert any(d["loc"][-1] == "video" for d in answer.json()["detail"])
+
+
+def test_jobs_show_no_server_paths(client, made, api_home, tiny_checkpoint):
+    for text in (client.get(f"{V1}/jobs/{made['id']}").text, client.get(f"{V1}/jobs").text):
+        for path in (str(tiny_checkpoint.path), "/usr/share", str(api_home)):
+            assert path not in text
+    request = client.get(f"{V1}/jobs/{made['id']}").json()["request"]
+    assert request["compose"]["seed"] == 7 and request["options"]["preset"] == "dusty"
+    assert "model" not in request and "soundfont" not in request["options"]
+
+
+def test_wrong_api_keys_are_limited(tmp_path, tiny_checkpoint):
+    settings = make_settings(
+        tmp_path / "home", Path(tiny_checkpoint.path), api_key="s3cret", api_key_failures="3/minute"
+    )
+    with TestClient(create_app(settings, start_workers=False)) as client:
+
+        def post(key: str | bytes | None) -> httpx.Response:
+            return client.post(f"{V1}/generate", json={"mood": "chill"}, headers={"X-API-Key": key} if key else {})
+
+        assert post("s3cret").status_code == 202
+        assert [post(key).status_code for key in (None, "s3cre", "sécret".encode())] == [401, 401, 401]
+        locked = post("s3cret")  # three wrong keys: even the right one waits now
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+        assert client.delete(f"{V1}/jobs/nope", headers={"X-API-Key": "guess"}).status_code == 429
+        assert client.get(f"{V1}/tracks").status_code == 200  # reading needs no key
+
+
+def test_websocket_generate_counts_against_the_rate_limit(tmp_path, tiny_checkpoint):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), rate_limit="2/minute")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        assert client.post(f"{V1}/generate", json={"mood": "chill"}).status_code == 202
+        with client.websocket_connect(f"{V1}/ws/generate") as ws:
+            ws.send_json({"mood": "chill"})
+            assert ws.receive_json()["state"] == "queued"
+        assert client.post(f"{V1}/generate", json={"mood": "chill"}).status_code == 429
+        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect(f"{V1}/ws/generate"):
+            pass
+        assert refused.value.status_code == 429 and int(refused.value.headers["retry-after"]) >= 1
+
+
+def test_websocket_generate_needs_the_api_key_when_one_is_set(tmp_path, tiny_checkpoint):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), api_key="s3cret")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect(f"{V1}/ws/generate"):
+            pass
+        assert refused.value.status_code == 401
+        with client.websocket_connect(f"{V1}/ws/generate", headers={"X-API-Key": "s3cret"}) as ws:
+            ws.send_json({"mood": "chill"})
+            assert ws.receive_json()["state"] == "queued"
+
+
+@pytest.mark.parametrize("path", ["/ws/jobs/nope", "/ws/generate"])
+def test_websockets_refuse_pages_of_other_sites(tmp_path, tiny_checkpoint, path):
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), cors_origins=["https://studio.example"])
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect(V1 + path, headers={"Origin": "https://evil.example"}),
+        ):
+            pass
+        assert refused.value.status_code == 403
+        # a CORS origin, the server's own pages (the dashboard), and clients that are not browsers
+        for headers in ({"Origin": "https://studio.example"}, {"Origin": "http://testserver"}, {}):
+            with client.websocket_connect(V1 + path, headers=headers) as ws:
+                if path == "/ws/generate":
+                    ws.send_json({"mood": "angry"})
+                assert "error" in ws.receive_json()  # admitted: the handler answered
+
+
+def test_forwarded_addresses_are_believed_from_trusted_proxies_only(tmp_path, tiny_checkpoint):
+    """Behind a proxy in LOFI_TRUSTED_PROXIES each forwarded client has its own limit."""
+    settings = make_settings(
+        tmp_path / "home", Path(tiny_checkpoint.path), rate_limit="1/minute", trusted_proxies=["127.0.0.1"]
+    )
+    with serving(create_app(settings, start_workers=False)) as url:
+
+        def post(client: str) -> int:
+            headers = {"X-Forwarded-For": client}
+            return httpx.post(f"{url}{V1}/generate", json={"mood": "chill"}, headers=headers, timeout=30).status_code
+
+        assert [post("198.51.100.1"), post("198.51.100.1"), post("198.51.100.2")] == [202, 429, 202]
+
+
+def test_the_dashboard_forbids_framing_and_outside_content(client):
+    headers = client.get("/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"

@@ -14,6 +14,13 @@ from api_helpers import make_settings, serving
 from lofi.api import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# what the page's Content-Security-Policy blocked (its WebSockets, pictures, sound...), for the test to see
+CSP_WATCH = """
+window.cspViolations = [];
+document.addEventListener(
+  "securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`)
+);
+"""
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,7 @@ def test_make_a_track_from_the_dashboard(server, browser, tmp_path, width, heigh
         "request",
         lambda req: None if req.url.startswith(server) or req.url.startswith("ws") else outside.append(req.url),
     )
+    page.add_init_script(CSP_WATCH)
     page.goto(server + "/")
     page.wait_for_selector("#mood option[value=rainy]", state="attached")
 
@@ -100,6 +108,7 @@ def test_make_a_track_from_the_dashboard(server, browser, tmp_path, width, heigh
     # nothing wider than the screen: the layout fits a phone
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     assert errors == [] and outside == []
+    assert page.evaluate("window.cspViolations") == []  # the dashboard lives within its own policy
     page.close()
 
 
@@ -112,4 +121,16 @@ def test_a_bad_request_shows_the_servers_message(server, browser):
     page.click("#generate-button")
     page.wait_for_function("() => document.querySelector('#form-error').textContent.length > 0")
     assert "minutes" in page.inner_text("#form-error")
+    page.close()
+
+
+def test_the_api_docs_work_with_nothing_from_the_internet(server, browser):
+    """Swagger UI comes from the installed package; the page asks nothing of any other host."""
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(server) else outside.append(req.url))
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock", timeout=60_000)  # the operations, drawn from /api/v1/openapi.json
+    assert "/api/v1/generate" in page.content()
+    assert outside == []
     page.close()

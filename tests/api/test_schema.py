@@ -1,4 +1,5 @@
-"""schemathesis against the served OpenAPI schema: whatever it sends, the server never answers 5xx."""
+"""The served OpenAPI schema: valid OpenAPI 3.1, naming every error a route answers; and schemathesis
+against it: whatever it sends, the server never answers 5xx."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from api_helpers import make_settings, serving
 from lofi.api import create_app
@@ -36,3 +39,29 @@ def test_no_request_makes_the_server_fail(base_url, tmp_path):
     assert run.returncode == 0, report[-4000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", report)
     assert generated and int(generated[1]) > 100 and generated[1] == generated[2], report[-2000:]
+
+
+def test_the_schema_is_valid_openapi_3_1_and_names_the_errors(base_url):
+    schema = httpx.get(f"{base_url}/api/v1/openapi.json", timeout=30).json()
+    assert schema["openapi"].startswith("3.1")
+    validate(schema)  # against the OpenAPI 3.1 meta-schema
+
+    def tuples(node) -> list:  # `items: [...]` is OpenAPI 3.0's draft-4 tuple; 3.1 says prefixItems
+        if isinstance(node, dict):
+            found = [node] if isinstance(node.get("items"), list) else []
+            return found + [t for value in node.values() for t in tuples(value)]
+        return [t for value in node for t in tuples(value)] if isinstance(node, list) else []
+
+    assert tuples(schema) == []
+    documented = {
+        ("post", "/api/v1/generate"): {"202", "400", "401", "422", "429"},
+        ("get", "/api/v1/jobs/{job_id}"): {"200", "404"},
+        ("delete", "/api/v1/jobs/{job_id}"): {"200", "401", "404", "409", "429"},
+        ("get", "/api/v1/tracks"): {"200", "422"},
+        ("get", "/api/v1/tracks/{track_id}"): {"200", "404"},
+        ("get", "/api/v1/tracks/{track_id}/files/{name}"): {"200", "206", "304", "400", "404", "416"},
+        ("get", "/api/v1/download/{filename}"): {"200", "206", "304", "400", "404", "416"},
+    }
+    for (method, path), codes in documented.items():
+        assert codes <= set(schema["paths"][path][method]["responses"]), (method, path)
+    assert "Retry-After" in schema["paths"]["/api/v1/generate"]["post"]["responses"]["429"]["headers"]

@@ -1,7 +1,10 @@
-"""The app factory: routes under /api/v1, the dashboard at /, metrics, CORS, the rate limit.
+"""The app factory: routes under /api/v1, the dashboard at /, docs at /docs, metrics, CORS, the limits.
 
 The catalog, the queue and the model are opened once in the lifespan and kept on ``app.state``; the work
 of making tracks happens in the queue's workers, never on the event loop.
+
+Forwarded headers (X-Forwarded-For, -Proto) are believed here, from ``trusted_proxies`` only: the
+server in front (`lofi serve`'s uvicorn) must not apply its own, which trusts loopback by default.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lofi import __version__, tracing
 from lofi.api import metrics as api_metrics
@@ -35,6 +40,17 @@ WEB = Path(__file__).parent / "web"
 FINISHED_JOBS_OVERLAP = timedelta(minutes=10)
 REQUEST_ID = "x-request-id"
 _REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The dashboard loads its script, style, pictures and sound from this server and talks to nothing else
+# (connect-src 'self' covers its WebSockets); no other site may frame it (clickjacking).
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+# Swagger UI, from the fastapi-offline package: the docs work with no internet
+DOCS_ASSETS = "/docs/assets"
 
 
 def _snapshot(app: FastAPI) -> dict:
@@ -130,19 +146,24 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         version=__version__,
         summary="Compose, render and publish lo-fi tracks.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from the installed package, not a CDN
+        redoc_url=None,  # ReDoc draws its logo from its makers' CDN: /docs is the one docs page
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.state.settings = settings
     app.state.metrics = api_metrics.Metrics()
     app.state.metrics.watch(lambda: _snapshot(app))
-    app.state.limiter = RateLimiter(settings.rate_limit, _limit_storage(settings))
+    app.state.limiter = RateLimiter(settings.rate_limit, _limit_storage(settings), settings.api_key_failures)
+    # outermost last: proxy headers -> request id -> HEAD -> CORS -> metrics -> routes
     app.middleware("http")(api_metrics.middleware(app.state.metrics))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    app.add_middleware(RequestIdMiddleware)  # the outermost: every log line of a request carries its id
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # every log line of a request carries its id
+    if settings.trusted_proxies:  # the client's address, for the limits and the logs, is the proxy's word
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     for router in (health.router, options.router, jobs.router, tracks.router, tracks.download, ws.router):
         app.include_router(router)
 
@@ -159,10 +180,20 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         return prometheus()
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
-        return FileResponse(WEB / "index.html")
+        return FileResponse(WEB / "index.html", headers=DASHBOARD_HEADERS)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="lofi API", swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css", swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            oauth2_redirect_url=None,
+            swagger_ui_parameters={"validatorUrl": None},  # Swagger's own online validator: nothing leaves
+        )  # fmt: skip
 
     return app
 
@@ -170,6 +201,35 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
 def _limit_storage(settings: Settings) -> str:
     url = getattr(settings, "queue_url", "")
     return url if url.startswith(("redis://", "rediss://")) else "memory://"
+
+
+class HeadMiddleware:
+    """HEAD on every GET route: the GET's status and headers, without its body (RFC 9110).
+
+    FastAPI routes answer only the methods they declare; answering HEAD here keeps the routes and the
+    OpenAPI document as they are. The body is dropped here rather than left to the server, so it is
+    right under any ASGI server (a file is read to be dropped: HEAD is rare, and that keeps one path).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def headers_only(message: dict) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body":
+                if ended or message.get("more_body", False):
+                    return
+                ended, message = True, {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # a copy: the server keeps its own scope's "HEAD", and with it the right framing of the reply
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class RequestIdMiddleware:

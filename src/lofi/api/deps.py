@@ -8,10 +8,13 @@ until the pool's timeout). A route opens its session with ``catalog.session()`` 
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
+from starlette.requests import HTTPConnection
 
+from lofi.api.ratelimit import BAD_KEY
 from lofi.catalog import Catalog
 from lofi.settings import Settings
 
@@ -28,11 +31,25 @@ def get_queue(request: Request) -> Any:
     return request.app.state.queue
 
 
+def check_key(connection: HTTPConnection, given: str | None) -> None:
+    """Writes (HTTP and WebSocket) need the API key when one is configured: 401 without it.
+
+    The comparison takes the same time whatever the key given, and a client that keeps sending wrong
+    keys gets 429 for a while (``api_key_failures``), the right key included: guessing is slow.
+    """
+    expected = connection.app.state.settings.api_key
+    if not expected:
+        return
+    limiter = connection.app.state.limiter
+    limiter.check(connection, BAD_KEY)
+    if given is not None and hmac.compare_digest(given.encode(), expected.encode()):
+        return
+    limiter.hit(connection, BAD_KEY)  # 429 when this wrong key was one too many
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key header is required")
+
+
 def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """Write endpoints need the API key when one is configured."""
-    expected = request.app.state.settings.api_key
-    if expected and x_api_key != expected:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key header is required")
+    check_key(request, x_api_key)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

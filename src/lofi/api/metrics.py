@@ -40,6 +40,8 @@ class Metrics:
         )  # fmt: skip
         self.model_load = Gauge("lofi_model_load_seconds", "Seconds the server took to load the model.",
                                 registry=self.registry)  # fmt: skip
+        self.websockets = Gauge("lofi_websockets_open", "WebSocket handlers running (clients following jobs).",
+                                registry=self.registry)  # fmt: skip
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, process_cpu_seconds_total...
         self.jobs_finished = JobsFinished()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from lofi.compose.request import MINUTES_RANGE
 from lofi.moods import MOODS
@@ -30,7 +30,7 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, lt=2**32, description="Seed; random (and recorded) when absent.")
     preset: PresetName = Field(default="dusty", description="Effects preset.")  # type: ignore[valid-type]
     formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")
-    video: bool = Field(default=False, description="Also make video.mp4.")
+    video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
 
     @field_validator("key")
     @classmethod
@@ -106,3 +106,25 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, str]
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+
+
+ERRORS = {
+    400: "The body is not JSON.",
+    401: "The API key is configured and the X-API-Key header does not carry it.",
+    404: "No such job, track or file.",
+    409: "The job already ended.",
+    429: "Too many jobs, or too many wrong API keys, from this client: wait Retry-After seconds.",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of a route's errors: each code with its meaning and the error body."""
+    responses: dict[int | str, dict] = {code: {"model": ErrorPublic, "description": ERRORS[code]} for code in codes}
+    if 429 in responses:
+        responses[429]["headers"] = RETRY_AFTER
+    return responses

@@ -47,6 +47,7 @@ def serve(
             uvicorn.run(
                 create_app(settings, start_workers=workers), host=host, port=port,
                 log_config=None, log_level=settings.log_level.lower(),
+                proxy_headers=False,  # the app believes forwarded headers, from LOFI_TRUSTED_PROXIES only
             )  # fmt: skip
         finally:
             tracing.shutdown_tracing()

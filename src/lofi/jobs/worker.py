@@ -13,7 +13,8 @@ Running a job twice is guarded in three places:
   running`` in one transaction), so of two workers taking over one job only one wins. Whether a worker
   is alive is the backend's question: a held file lock (embedded) or a Redis heartbeat key (Celery);
 - the worker checks it still owns the job at every progress report and before it adds the track: a
-  job cancelled or taken over under it stops at the next step and adds nothing.
+  job cancelled or taken over under it stops at the next step and adds nothing. A cancelled job's
+  track folder is removed as well (``discard_cancelled``): a cancelled job leaves nothing behind.
 
 Each claim counts an attempt; a job claimed more than ``max_attempts`` times (its worker was killed
 each time: out of memory, over the hard time limit) fails instead of running again. A re-run composes
@@ -23,9 +24,11 @@ write is atomic), removes the temporaries the killed run left, and upserts the s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Callable
 from datetime import datetime
@@ -36,7 +39,15 @@ from sqlalchemy.orm import Session
 
 from lofi import tracing
 from lofi.catalog import Catalog, JobRecord, JobState, open_catalog
-from lofi.catalog.queries import add_track, get_job, report_progress, requeue_running, transition
+from lofi.catalog.queries import (
+    add_track,
+    get_job,
+    get_track,
+    list_jobs,
+    report_progress,
+    requeue_running,
+    transition,
+)
 from lofi.jobs.pipeline import Progress, run_track
 from lofi.jobs.queue import JobSpec, QueueConfig
 from lofi.logs import configure_logging, job_context
@@ -93,6 +104,35 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ValueError | FileNotFoundError):
         return first  # our own messages already say what is wrong and how to fix it
     return f"{name}: {first}"
+
+
+def discard_cancelled(session: Session, tracks_dir: Path, job: JobRecord, spec: JobSpec) -> list[Path]:
+    """Remove the track folder(s) the cancelled ``job`` wrote; returns them.
+
+    The folder is the one whose metadata.json holds the job's request, written since the job started
+    (the pipeline names folders; this finds them without knowing how). A folder is kept when the
+    catalog has a track there (the same track made before) or another running job has the same request
+    and writes there too.
+    """
+    asked = json.loads(json.dumps(spec.request.to_dict()))  # as metadata.json holds it
+    since = job.started_at.timestamp() - 1.0 if job.started_at else 0.0  # a second for the clocks' grain
+    running = list_jobs(session, state=JobState.RUNNING, limit=10_000).items
+    if any(other.id != job.id and (other.request or {}).get("compose") == asked for other in running):
+        return []
+    removed = []
+    for metadata in tracks_dir.glob("*/metadata.json"):
+        try:
+            if metadata.stat().st_mtime < since:
+                continue
+            made = json.loads(metadata.read_text(encoding="utf-8")).get("request")
+        except (OSError, ValueError):  # removed meanwhile, or half written by someone else
+            continue
+        if made == asked and get_track(session, metadata.parent.name) is None:
+            shutil.rmtree(metadata.parent, ignore_errors=True)
+            removed.append(metadata.parent)
+    if removed:
+        log.info("job %s was cancelled: removed %s", job.id, ", ".join(p.name for p in removed))
+    return removed
 
 
 def remove_stale_temporaries(folder: Path, before: datetime) -> list[Path]:
@@ -180,7 +220,7 @@ class Runner:
             if job.started_at is not None:
                 remove_stale_temporaries(folder, job.started_at)
         except JobStopped:
-            return self._status(job.id)
+            return self._discard_if_cancelled(self._status(job.id), spec)
         except CatalogUnavailable:
             raise
         except Exception as exc:
@@ -188,7 +228,14 @@ class Runner:
             if self.time_limit_error is not None and isinstance(exc, self.time_limit_error):
                 return self._fail(job.id, f"over the time limit of {self.config.time_limit_s:g} s")
             return self._fail(job.id, describe(exc))
-        return self._finish(job.id, folder)
+        return self._discard_if_cancelled(self._finish(job.id, folder), spec)
+
+    def _discard_if_cancelled(self, job: JobRecord, spec: JobSpec) -> JobRecord:
+        """A job cancelled while this worker ran it leaves no track folder behind."""
+        if job.state is JobState.CANCELLED:
+            with self.catalog.session() as session:
+                discard_cancelled(session, self.config.tracks_dir, job, spec)
+        return job
 
     def _load(self, path: Path) -> Checkpoint:
         weights = path / WEIGHTS

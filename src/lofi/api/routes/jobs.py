@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import PurePosixPath
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from lofi.api.deps import QueueDep, WriteAccess
 from lofi.api.routes import API_PREFIX
-from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic
+from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic, errors
 from lofi.catalog import JobRecord
 from lofi.settings import Settings
 
@@ -20,9 +21,23 @@ STATES = ("queued", "running", "done", "failed", "cancelled")
 def job_public(record: JobRecord) -> JobPublic:
     return JobPublic(
         id=record.id, kind=record.kind, state=str(record.state), progress=record.progress, message=record.message,
-        request=record.request, created_at=record.created_at, started_at=record.started_at,
+        request=request_public(record.request), created_at=record.created_at, started_at=record.started_at,
         finished_at=record.finished_at, attempts=record.attempts, error=record.error, track_id=record.track_id,
     )  # fmt: skip
+
+
+def request_public(request: dict[str, Any]) -> dict[str, Any]:
+    """What the job was asked to make, without the server's paths (model folder, SoundFont, a prompt file):
+    they tell a caller nothing it can use and an attacker where things are."""
+    return {
+        part: {name: value for name, value in values.items() if not _is_path(value)}
+        for part, values in request.items()
+        if isinstance(values, dict)  # "compose" and "options"; "model" is a path
+    }
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and PurePosixPath(value).is_absolute()
 
 
 def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
@@ -38,7 +53,10 @@ def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
     return queue.status(queue.submit(request, options))
 
 
-@router.post("/generate", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic, dependencies=[WriteAccess])
+@router.post(
+    "/generate", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic, dependencies=[WriteAccess],
+    responses=errors(400, 401, 429),
+)  # fmt: skip
 async def generate(request: Request, body: GenerateRequest, queue: QueueDep) -> JobPublic:
     """Queue a track; answers at once with the job (follow it at /jobs/{id} or /ws/jobs/{id})."""
     limiter = request.app.state.limiter
@@ -63,12 +81,14 @@ def job_or_404(queue, job_id: str) -> JobRecord:
         raise HTTPException(404, f"no job {job_id!r}") from None
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic)
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=errors(404))
 def get_job(job_id: str, queue: QueueDep) -> JobPublic:
     return job_public(job_or_404(queue, job_id))
 
 
-@router.delete("/jobs/{job_id}", response_model=JobPublic, dependencies=[WriteAccess])
+@router.delete(
+    "/jobs/{job_id}", response_model=JobPublic, dependencies=[WriteAccess], responses=errors(401, 404, 409, 429)
+)
 def cancel_job(job_id: str, queue: QueueDep) -> JobPublic:
     """Cancel a queued or running job; a finished one answers 409."""
     record = job_or_404(queue, job_id)

@@ -16,13 +16,26 @@ from lofi.tokens.tokenizer import TEMPO_RANGE
 router = APIRouter(prefix=API_PREFIX, tags=["options"])
 
 
+class IntRange(BaseModel):
+    """From ``min`` to ``max``, both included. An object, not a pair: a pair's schema (prefixItems) is
+    read as the invalid ``items: [...]`` by tools that treat OpenAPI 3.1 as 3.0."""
+
+    min: int
+    max: int
+
+
+class Range(BaseModel):
+    min: float
+    max: float
+
+
 class Options(BaseModel):
     moods: list[str]
     keys: list[str]
     presets: dict[str, str]
     default_preset: str
-    bpm: tuple[int, int]
-    minutes: tuple[float, float]
+    bpm: IntRange
+    minutes: Range
 
 
 @router.get("/options", response_model=Options)
@@ -33,6 +46,6 @@ def options() -> Options:
         keys=keys,
         presets={name: preset.description for name, preset in PRESETS.items()},
         default_preset=DEFAULT_PRESET,
-        bpm=TEMPO_RANGE,
-        minutes=MINUTES_RANGE,
+        bpm=IntRange(min=TEMPO_RANGE[0], max=TEMPO_RANGE[1]),
+        minutes=Range(min=MINUTES_RANGE[0], max=MINUTES_RANGE[1]),
     )

@@ -1,21 +1,52 @@
-"""The library: tracks, their files (with HTTP Range, so audio and video seek), and /download."""
+"""The library: tracks, their files (with HTTP Range, so audio and video seek), and /download.
+
+A file is served only when the track is in the catalog and its folder lists the file: a regular file,
+not reached through a symlink, not a half-written temporary. So neither a symlink planted in a folder
+nor the leftovers of an unfinished or cancelled job are ever served.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from pydantic import AfterValidator
 
-from lofi.api.deps import CatalogDep, SettingsDep
+from lofi.api.deps import CatalogDep
 from lofi.api.routes import API_PREFIX
-from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic
+from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic, errors
 from lofi.catalog import queries
 
 router = APIRouter(prefix=f"{API_PREFIX}/tracks", tags=["tracks"])
 download = APIRouter(prefix=API_PREFIX, tags=["tracks"])
+# far beyond any library, and inside the 64-bit OFFSET of SQLite and PostgreSQL (past it: OverflowError)
+MAX_OFFSET = 2**31 - 1
+MAX_NAME = 255  # a file name longer than the file system allows (NAME_MAX) names no file of ours
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A time without a zone is UTC; one with a zone must still be a date in UTC (9999-12-31T23:00-05:00
+    is not), so the catalog is never handed one it cannot store."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once in UTC") from None
+
+
+UTCTime = Annotated[datetime, AfterValidator(_in_utc)]
+PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}  # how Starlette's FileResponse answers a bad Range
+FILE_RESPONSES = {
+    200: {"description": "The file.", "content": {"application/octet-stream": {}}},
+    206: {"description": "The bytes the Range asked for.", "content": {"application/octet-stream": {}}},
+    304: {"description": "Not modified: the If-None-Match header names the file's ETag."},
+    400: {"description": "A malformed Range header.", "content": PLAIN_TEXT},
+    416: {"description": "The Range starts past the end of the file.", "content": PLAIN_TEXT},
+    **errors(404),
+}
 
 
 def track_public(track, request: Request) -> TrackPublic:
@@ -24,7 +55,7 @@ def track_public(track, request: Request) -> TrackPublic:
         FilePublic(
             name=f.path, size=f.size_bytes, url=str(request.url_for("track_file", track_id=record.id, name=f.path).path)
         )
-        for f in queries.track_files(track)
+        for f in served_files(track)
     ]
     meta = record.metadata or {}
     return TrackPublic(
@@ -56,11 +87,11 @@ def list_tracks(
     key: str | None = None,
     bpm_min: Annotated[int | None, Query(ge=0, le=400)] = None,
     bpm_max: Annotated[int | None, Query(ge=0, le=400)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UTCTime | None = None,
+    until: UTCTime | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> TracksPublic:
     """Tracks, newest first, filtered by mood, key, tempo, date and title."""
     with catalog.session() as session:
@@ -80,32 +111,61 @@ def _track_or_404(session, track_id: str):
     return track
 
 
-@router.get("/{track_id}", response_model=TrackPublic)
+@router.get("/{track_id}", response_model=TrackPublic, responses=errors(404))
 def get_track(track_id: str, request: Request, catalog: CatalogDep) -> TrackPublic:
     with catalog.session() as session:
         return track_public(_track_or_404(session, track_id), request)
 
 
-@router.get("/{track_id}/files/{name:path}", name="track_file", response_class=FileResponse)
-def track_file(track_id: str, name: str, catalog: CatalogDep) -> FileResponse:
+@router.get("/{track_id}/files/{name:path}", name="track_file", response_class=FileResponse, responses=FILE_RESPONSES)
+def track_file(
+    track_id: str, name: Annotated[str, PathParam(max_length=MAX_NAME)], request: Request, catalog: CatalogDep
+) -> Response:
     """One file of a track; Range requests are answered with 206, so players can seek."""
     with catalog.session() as session:
-        track = _track_or_404(session, track_id)
-        known = {f.path for f in queries.track_files(track)}
-    if name not in known:
-        raise HTTPException(404, f"track {track_id!r} has no file {name!r}")
-    return FileResponse(Path(track.folder) / name)
+        return file_response(request, _track_or_404(session, track_id), name)
 
 
-@download.get("/download/{filename:path}", response_class=FileResponse)
-def download_file(filename: str, settings: SettingsDep) -> FileResponse:
-    """``<track_id>/<file>`` or ``<track_id>.<ext>`` (track.<ext>), from the track folders and nowhere else."""
-    root = settings.tracks_dir.resolve()
-    relative = Path(filename)
-    if len(relative.parts) == 1 and relative.suffix:
-        relative = Path(relative.stem) / f"track{relative.suffix}"
-    target = (root / relative).resolve()
-    # resolve() follows "..", and symlinks: whatever the name says, the file must lie under the tracks folder
-    if not target.is_relative_to(root) or len(target.relative_to(root).parts) < 2 or not target.is_file():
-        raise HTTPException(404, f"no such file: {filename}")
-    return FileResponse(target, filename=f"{target.parent.name}-{target.name}")
+@download.get("/download/{filename:path}", response_class=FileResponse, responses=FILE_RESPONSES)
+def download_file(
+    filename: Annotated[str, PathParam(max_length=MAX_NAME)], request: Request, catalog: CatalogDep
+) -> Response:
+    """``<track_id>/<file>``, or ``<track_id>.<ext>`` for its track.<ext>, as an attachment."""
+    track_id, _, name = filename.partition("/")
+    if not name:
+        track_id, _, extension = filename.rpartition(".")
+        name = f"track.{extension}"
+    with catalog.session() as session:
+        track = queries.get_track(session, track_id) if track_id else None
+        if track is None:
+            raise HTTPException(404, f"no such file: {filename}")
+        return file_response(request, track, name, attachment=True)
+
+
+def served_files(track) -> list[queries.TrackFile]:
+    """The files of a track the API lists and serves: the folder's, less any symlink.
+
+    ``track_files`` does not go down into symlinked folders, so a symlink can only be the last part.
+    """
+    folder = Path(track.folder)
+    return [f for f in queries.track_files(track) if not (folder / f.path).is_symlink()]
+
+
+def file_response(request: Request, track, name: str, attachment: bool = False) -> Response:
+    """``name`` of ``track`` when the track lists it, with Range support and its ETag; 304 when the
+    client's If-None-Match names that ETag; 404 otherwise. ``name`` reaches the file system only once
+    it is known to be one of the listed files."""
+    if name not in {f.path for f in served_files(track)}:
+        raise HTTPException(404, f"track {track.id!r} has no file {name!r}")
+    path = Path(track.folder) / name
+    try:
+        stat = path.stat()
+    except FileNotFoundError:  # gone since it was listed (the track was made again)
+        raise HTTPException(404, f"track {track.id!r} has no file {name!r}") from None
+    filename = f"{track.id}-{name.replace('/', '-')}" if attachment else None
+    response = FileResponse(path, filename=filename, stat_result=stat)
+    etag = response.headers["etag"]
+    asked = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in asked or "*" in asked:
+        return Response(status_code=304, headers={"etag": etag})
+    return response
