@@ -179,3 +179,23 @@ def test_the_fingerprint_names_request_seed_and_model(tiny_checkpoint, composed)
     assert again.metadata["fingerprint"] == composed.metadata["fingerprint"]
     other = ComposeRequest(mood="rainy", bpm=72, key="D minor", minutes=0.75, seed=8)
     assert other.fingerprint(composed.metadata["model_id"]) != composed.metadata["fingerprint"]
+
+
+def test_composing_reports_its_progress_pass_by_pass(tiny_checkpoint):
+    heard: list[tuple[float, str]] = []
+    Composer(tiny_checkpoint).compose(ComposeRequest(minutes=0.5, seed=4), lambda f, m: heard.append((f, m)))
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < 1 and fractions[-1] == 1.0
+    assert heard[0][1] == "composing: loop 1 written"
+
+
+def test_a_later_loop_must_not_repeat_the_first(tiny_checkpoint):
+    composer_ = Composer(tiny_checkpoint)
+    request = ComposeRequest(seed=1)
+    prefix = composer_.tok.condition_ids(request.mood, request.parsed_key, request.bpm)
+    loop = composer_.tok.encode_body(make_score(bars=4, bpm=request.bpm))
+    grammar = composer.Grammar(composer_.tok, None, request.bpm)
+    chords = composer.detect_chords(composer_.tok.decode(prefix + loop), per="bar")
+    again = composer_._loop_pass("loop 2", prefix + loop, grammar, request, unlike=chords).check(loop)[0]
+    assert "the chords of the first loop" in again
+    assert "the chords of the first loop" not in composer_._loop_pass("loop 1", prefix, grammar, request).check(loop)[0]

@@ -44,6 +44,7 @@ from lofi.tokens.tokenizer import LofiTokenizer
 
 TRIES = {"loop": 8, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
 BAR_RETRIES = 4  # a bar of a loop or a melody that its bar check refuses is written again up to this often
+Progress = Callable[[float, str], None]  # share of the composing done (0..1), and what was just done
 MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
 LOOP_PROGRAMS = frozenset(p for p in PALETTE if p not in MELODY_PROGRAMS)
 # the swing written into each mood's MIDI (MPC-style, off-beat 16ths), before a per-track nudge
@@ -155,9 +156,10 @@ class Composer:
                     start(i)
         return outcome  # type: ignore[return-value]
 
-    def compose(self, request: ComposeRequest) -> Composition:
+    def compose(self, request: ComposeRequest, progress: Progress | None = None) -> Composition:
+        """The track ``request`` asks for; ``progress`` hears the share of the passes done and the last one."""
         with torch_threads(self.threads):
-            return self._compose(request)
+            return self._compose(request, progress or (lambda fraction, message: None))
 
     # the passes ----------------------------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class Composer:
         plan = InfillPlan(self.tok, given, programs, grammar)
         return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan, bar_check)
 
-    def _compose(self, request: ComposeRequest) -> Composition:
+    def _compose(self, request: ComposeRequest, progress: Progress) -> Composition:
         started = time.perf_counter()
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         key, bpm = request.parsed_key, request.bpm
@@ -238,12 +240,18 @@ class Composer:
         sections = form.plan(request.total_bars)
         n_loops = max(s.loop for s in sections) + 1
         outcomes: dict[str, Outcome] = {}
+        wanted = form.melodies(sections)
+        total = 2 * n_loops + len(wanted)  # the passes: loops, fills, melodies
+
+        def settled(name: str) -> None:
+            progress(len(outcomes) / total, f"composing: {name} written")
 
         # 1. the first loop, then the others after it, with the band the first one chose
         body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
         loop_grammar = Grammar(self.tok, strict, bpm, programs=LOOP_PROGRAMS, drums=KIT)
         (first,) = self._write([self._loop_pass("loop 1", body, loop_grammar, request)], sampling, generator)
         outcomes["loop 1"] = first
+        settled("loop 1")
         if request.continue_from and first.problems:
             raise ValueError(
                 f"cannot continue {request.continue_from}: after {first.tries} tries the continuation still has "
@@ -259,10 +267,10 @@ class Composer:
         for p, outcome in zip(others, self._write(others, sampling, generator), strict=True):
             outcomes[p.name] = outcome
             loop_tokens.append(outcome.tokens)
+            settled(p.name)
 
         # 2. a fill for every loop and the first melody; 3. the other melodies, on the first one's instrument
         melody_grammar = Grammar(self.tok, strict, bpm, programs=players | MELODY_PROGRAMS, drums=KIT)
-        wanted = form.melodies(sections)
         passes = [self._fill_pass(f"fill {k + 1}", prefix, t, band_grammar) for k, t in enumerate(loop_tokens)]
         if wanted:
             loop, index = wanted[0]
@@ -270,11 +278,13 @@ class Composer:
                                             melody_grammar, set(MELODY_PROGRAMS), key))  # fmt: skip
         results = dict(zip((p.name for p in passes), self._write(passes, sampling, generator), strict=True))
         outcomes |= results
+        settled(passes[-1].name)
         if len(wanted) > 1:
             chosen = self._melody_program(results[passes[-1].name], prefix, form.LOOP_BARS)
             rest = [self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop], melody_grammar,
                                       {chosen}, key) for loop, index in wanted[1:]]  # fmt: skip
             outcomes |= dict(zip((p.name for p in rest), self._write(rest, sampling, generator), strict=True))
+            settled(rest[-1].name)
 
         loops = self._materials(loop_tokens, outcomes, prefix, wanted, players)
         swing = request.swing if request.swing is not None else track_swing(request.mood, seed)

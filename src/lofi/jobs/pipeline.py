@@ -56,9 +56,14 @@ def write_metadata(folder: Path, metadata: dict) -> None:
 
 
 def compose_step(
-    checkpoint: Checkpoint, request: ComposeRequest, out_dir: Path, threads: int, engine: str | None = None
+    checkpoint: Checkpoint,
+    request: ComposeRequest,
+    out_dir: Path,
+    threads: int,
+    engine: str | None = None,
+    progress: Progress = no_progress,
 ) -> Path:
-    composition = Composer(checkpoint, threads, engine).compose(request)
+    composition = Composer(checkpoint, threads, engine).compose(request, progress)
     return write_track(composition, out_dir)
 
 
@@ -126,7 +131,9 @@ def run_track(
     """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
     progress(0.0, "composing")
     with span("compose", seed=request.seed):  # a no-op unless tracing is configured (lofi.tracing)
-        folder = compose_step(checkpoint, request, out_dir, threads, options.engine)
+        # composing is half of a job: its passes move the first half of the bar
+        folder = compose_step(checkpoint, request, out_dir, threads, options.engine,
+                              progress=lambda fraction, message: progress(0.5 * fraction, message))  # fmt: skip
     steps = (
         ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
         ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
