@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from common import machine, write_section
+from lofi.analysis.figures import compute_figures
 from lofi.analysis.metrics import TYPICAL_RANGES, compute_metrics, range_width
 from lofi.compose import Composer, ComposeRequest
 from lofi.model import load_checkpoint
@@ -47,6 +48,7 @@ QUALITY_SEEDS = tuple(range(1, 1 + SEEDS_PER_MODEL))
 CONTROL_SEEDS = tuple(range(101, 101 + SEEDS_PER_MODEL))  # fp32 again on other seeds: chance alone
 FAMILY_ALPHA = 0.05
 PERMUTATIONS = 4000
+LOFI_TARGETS = "lo-fi targets met"  # share of the tracks meeting every target of lofi.analysis.figures
 
 
 def baseline(model, prefix: list[int], batch: int) -> float:
@@ -74,11 +76,16 @@ def compose_s(composer: Composer, minutes: float, seed: int = 7) -> tuple[float,
 
 
 def quality(checkpoint, make_engine, seeds: tuple[int, ...]) -> dict[str, list[float]]:
-    """Each metric's values over one-minute tracks composed with ``make_engine`` on ``seeds``."""
+    """Each metric's values over one-minute tracks composed with ``make_engine`` on ``seeds``, and under
+    LOFI_TARGETS whether each track meets every lo-fi target (1.0) or not (0.0)."""
     composer = Composer(checkpoint, THREADS, engine="lean")
     composer.engine = make_engine
-    rows = [compute_metrics(compose_s(composer, 1.0, seed)[1].score, Key.parse("D minor")) for seed in seeds]
-    return {name: [getattr(m, name) for m in rows] for name in TYPICAL_RANGES}
+    key = Key.parse("D minor")
+    tracks = [compose_s(composer, 1.0, seed)[1] for seed in seeds]
+    rows = [compute_metrics(t.score, key) for t in tracks]
+    out = {name: [getattr(m, name) for m in rows] for name in TYPICAL_RANGES}
+    met = [not compute_figures(t.score, t.metadata["form"], t.metadata["chords"], key).failures() for t in tracks]
+    return out | {LOFI_TARGETS: [float(m) for m in met]}
 
 
 def permutation_p(a: list[float], b: list[float], rng: np.random.Generator) -> float:
@@ -133,22 +140,38 @@ def main() -> None:
     ]
     print("\n".join(lines))
 
-    compose_rows = ["| engine | 3-minute track, s | generated tokens | tries |", "|---|---|---|---|"]
+    compose_rows = [
+        "| engine | 3-minute track, s | generated tokens | tries per pass | lo-fi targets missed |",
+        "|---|---|---|---|---|",
+    ]
     for name in ("hf", "lean", "onnx", "onnx-int8"):
         if not available(name):
             continue
         seconds, result = compose_s(Composer(checkpoint, THREADS, engine=name), 3.0)
         meta = result.metadata
-        compose_rows.append(f"| {name} | {seconds:.1f} | {meta['generated_tokens']} | {meta['tries']} |")
+        misses = compute_figures(result.score, meta["form"], meta["chords"], key).failures()
+        tries = ", ".join(f"{k} {v}" for k, v in meta["tries"].items())
+        compose_rows.append(
+            f"| {name} | {seconds:.1f} | {meta['generated_tokens']} | {tries} | {', '.join(misses) or 'none'} |"
+        )
         print(compose_rows[-1])
 
     rng = np.random.default_rng(0)
     names = list(TYPICAL_RANGES)
-    quality_rows = ["| model | " + " | ".join(names) + " | metrics that differ |", "|---" * (len(names) + 2) + "|"]
+    quality_rows = [
+        "| model | " + " | ".join(names) + f" | {LOFI_TARGETS} | metrics that differ |",
+        "|---" * (len(names) + 3) + "|",
+    ]
+
+    def share(values: dict[str, list[float]]) -> str:
+        return f"{int(sum(values[LOFI_TARGETS]))} of {len(values[LOFI_TARGETS])}"
+
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = onnx_of(checkpoint.model, Path(tmp) / "fp32")
         reference = quality(checkpoint, fp32, QUALITY_SEEDS)
-        quality_rows.append("| fp32 | " + " | ".join(f"{np.mean(reference[n]):.3g}" for n in names) + " | - |")
+        quality_rows.append(
+            "| fp32 | " + " | ".join(f"{np.mean(reference[n]):.3g}" for n in names) + f" | {share(reference)} | - |"
+        )
         variants = {
             "fp32, other seeds (control)": (fp32, CONTROL_SEEDS),
             "onnx-int8": (onnx_of(checkpoint.model, Path(tmp) / "fp32", "int8"), QUALITY_SEEDS),
@@ -160,7 +183,7 @@ def main() -> None:
             got = quality(checkpoint, make, seeds)
             verdict = ", ".join(differing(reference, got, rng)) or "none"
             means = " | ".join(f"{np.mean(got[n]):.3g}" for n in names)
-            quality_rows.append(f"| {label} | {means} | {verdict} |")
+            quality_rows.append(f"| {label} | {means} | {share(got)} | {verdict} |")
             print(quality_rows[-1])
 
     body = f"""Default model ({checkpoint.model_id}), {THREADS} torch/onnxruntime thread, {machine()}.
@@ -179,7 +202,8 @@ Quality: mean `lofi eval` metrics of {SEEDS_PER_MODEL} one-minute tracks per mod
 {QUALITY_SEEDS[0]}-{QUALITY_SEEDS[-1]}; the control: {CONTROL_SEEDS[0]}-{CONTROL_SEEDS[-1]}).
 A metric differs from fp32 when a permutation test of the means rejects at {FAMILY_ALPHA:.0%} family-wise
 (Bonferroni over {len(names)} metrics) and the gap is over {TOLERANCE:.0%} of the metric's typical range.
-The control must show none.
+The control must show none. "{LOFI_TARGETS}": the tracks that meet every target of the lo-fi figures
+(lofi.analysis.figures; the composer's quality gate retries what misses).
 
 {chr(10).join(quality_rows)}
 
