@@ -12,9 +12,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 from symusic import Note, Track
 
+from engines import FixedLogits, RandomLogits
 from helpers import TPQ, make_score
 from lofi.corpus.quality import normalize
 from lofi.instruments import DRUMS, MELODY_PROGRAMS, part_rank
@@ -30,51 +30,6 @@ KEY = Key(0)  # C major: the piece's chords are ii-V-I-vi in C
 BPM = 80
 BARS = 4
 FREE = SamplingConfig(temperature=1.0, top_k=0, top_p=1.0)  # every allowed token may come
-
-
-class RandomLogits:
-    """An engine whose logits are fresh normal noise at every step (its own seeded stream)."""
-
-    name, n_positions = "random", 1 << 20
-
-    def __init__(self, vocab_size: int, seed: int, scale: float = 2.0):
-        self.vocab_size, self.scale = vocab_size, scale
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def _noise(self, *shape: int) -> torch.Tensor:
-        return torch.randn(*shape, self.vocab_size, generator=self.generator) * self.scale
-
-    def reserve(self, rows):
-        pass
-
-    def prefill(self, row, ids):
-        return self._noise()
-
-    def step(self, tokens):
-        return self._noise(len(tokens))
-
-    def copy(self, src, dst):
-        pass
-
-    def move(self, src, dst):
-        pass
-
-    def length(self, row):
-        return 0
-
-
-class FixedLogits(RandomLogits):
-    """An engine whose next-token logits are always the same."""
-
-    def __init__(self, logits: np.ndarray):
-        self.logits = torch.tensor(logits, dtype=torch.float32)
-        self.vocab_size = len(logits)
-
-    def prefill(self, row, ids):
-        return self.logits.clone()
-
-    def step(self, tokens):
-        return self.logits.expand(len(tokens), -1).clone()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from engines import FixedLogits
 from lofi.instruments import DRUMS
 from lofi.model.constraints import Grammar
 from lofi.model.generate import MAX_NOTES_AT_ONCE, Continuation, DecodeBatch, _Row, decode, decode_table
@@ -18,34 +19,6 @@ from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
 
 PROMPT = [0] * PREFIX_LEN + [2, 0]  # past the condition prefix: the grammar reads the last token, 0
-
-
-class FixedLogits:
-    """An engine whose next-token logits are always the same."""
-
-    name, n_positions = "fixed", 64
-
-    def __init__(self, logits):
-        self.logits = torch.tensor(logits, dtype=torch.float32)
-        self.vocab_size = len(logits)
-
-    def reserve(self, rows):
-        pass
-
-    def prefill(self, row, ids):
-        return self.logits.clone()
-
-    def step(self, tokens):
-        return self.logits.expand(len(tokens), -1).clone()
-
-    def copy(self, src, dst):
-        pass
-
-    def move(self, src, dst):
-        pass
-
-    def length(self, row):
-        return 0
 
 
 def grammar(vocab, allowed_after=None):
