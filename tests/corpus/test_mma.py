@@ -147,11 +147,11 @@ def test_band_plans_take_their_families_from_the_grooves_given():
     assert {p.family for p in plans} == {"hiphop", "triphop"}  # a family left with no groove plays nothing
     assert len({p.name for p in plans}) == 24
     for p in plans:
-        assert p.source == "mma-lofi" and p.strip_hand_percussion
+        assert p.source == "mma-lofi"
         base = grooves[p.family][0]
         assert p.origin.startswith(f"{base}:")
         assert base in {part.groove for part in p.song.parts}
-    assert not any(p.strip_hand_percussion for p in mma_plans(12, seed=0))  # stdlib songs are kept as they are
+
     assert [p.song for p in plans[:4]] != [p.song for p in mma_plans(4, seed=0, grooves=grooves)]
 
 
@@ -169,3 +169,14 @@ def test_a_band_song_is_written_without_its_hand_percussion(tmp_path):
     assert drums and not drums & HAND_PERCUSSION
     assert (entry.source, entry.family) == ("mma-lofi", "hiphop")
     assert entry.mood == mood_for("hiphop", plan.key.quality, entry.bpm)
+
+
+def test_a_stdlib_bossa_song_is_written_without_its_congas(tmp_path):
+    # no mood asks for hand percussion: the old families lose it too when the corpus is built
+    plan = next(p for p in mma_plans(8, seed=0, grooves={"bossa": ("BossaNova",)}))
+    raw = Score(str(mma.render(plan.song, tmp_path / "raw.mid")))
+    assert {n.pitch for t in raw.tracks if t.is_drum for n in t.notes} & HAND_PERCUSSION
+    entry = make_plan(plan, tmp_path / "corpus")
+    written = check_file(tmp_path / "corpus" / entry.path).score
+    drums = {n.pitch for t in written.tracks if t.is_drum for n in t.notes}
+    assert drums and not drums & HAND_PERCUSSION

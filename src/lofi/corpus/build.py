@@ -94,6 +94,7 @@ def _accepted_entry(
 
 
 def _without_hand_percussion(score: Score) -> Score:
+    """The score without its congas, shakers, claves...: no mood asks for hand percussion (lofi.theory.groove)."""
     out = score.copy()
     for track in out.tracks:
         if track.is_drum:
@@ -123,9 +124,7 @@ def _make(plan: Plan, path: Path, mma_bin: str) -> None:
         raise Rejected(str(exc)) from exc
     if plan.lead:
         score = add_lead(score, plan.lead, plan.lead_program, seed=plan.song.seed)
-    if plan.strip_hand_percussion:
-        score = _without_hand_percussion(score)
-    _write_score(score, path)
+    _write_score(_without_hand_percussion(score), path)
 
 
 def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
@@ -133,8 +132,9 @@ def make_plan(plan: Plan, corpus_dir: Path, mma_bin: str = "mma") -> Entry:
     path = corpus_dir / "midi" / plan.source / f"{plan.name}.mid"
     if plan.file is not None:  # an existing file: check first, copy only what passes
         checked = check_file(plan.file)
-        if not path.exists():
-            _write_score(checked.score, path)  # normalized: programs folded, fast tempos halved
+        if not path.exists():  # normalized: programs folded, fast tempos halved, no hand percussion
+            _write_score(_without_hand_percussion(checked.score), path)
+            checked = check_file(path)
         key = detect_key(checked.score).key
     else:
         if not path.exists():

@@ -51,7 +51,6 @@ class Plan:
     file: Path | None = None  # an existing MIDI file (openmsx)
     piece: loops.Piece | None = None  # one of lofi's own pieces (loops)
     mood: str | None = None  # the mood label, where the source sets it (else the mood rule decides)
-    strip_hand_percussion: bool = False
 
 
 def _section(progression: Progression, key: Key) -> tuple[tuple[Chord, ...], ...]:
@@ -109,7 +108,6 @@ def mma_plans(count: int, seed: int = 0, grooves: dict[str, tuple[str, ...]] | N
                 licence=MMA_LICENCE,
                 origin=f"{base}: {first.name} / {second.name}",
                 song=mma.Song(bpm, rng.randrange(1 << 30), tuple(parts)),
-                strip_hand_percussion=source != "mma",
             )
         )
     return plans
