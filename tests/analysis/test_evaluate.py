@@ -159,6 +159,9 @@ def test_reference_metrics_reads_the_accepted_entries_of_a_split(tmp_path):
     assert val[0].pitch_in_key == 1.0 and val[2].pitch_in_key < 0.7
     assert len(reference_metrics(corpus, "train")) == 1
     assert len(reference_metrics(corpus, "val", limit=2)) == 2
+    assert len(reference_metrics(corpus, "val", sources=["user"])) == 3
+    with pytest.raises(ValueError, match="no accepted 'val' entries"):
+        reference_metrics(corpus, "val", sources=["loops", "mma-lofi"])
     with pytest.raises(FileNotFoundError, match="lofi corpus build"):
         reference_metrics(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="no accepted 'val' entries"):

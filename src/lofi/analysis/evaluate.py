@@ -360,9 +360,14 @@ def write_report(report: Report, out_dir: Path) -> Path:
 
 
 def reference_metrics(
-    corpus_dir: Path, split: str = "val", limit: int | None = None, progress: Progress | None = None
+    corpus_dir: Path,
+    split: str = "val",
+    limit: int | None = None,
+    progress: Progress | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[Metrics]:
-    """Metrics of the accepted ``split`` entries of a corpus manifest (the first ``limit`` of them).
+    """Metrics of the accepted ``split`` entries of a corpus manifest (the first ``limit`` of them), of the
+    given ``sources`` only when some are named (e.g. loops and mma-lofi: the lo-fi family).
 
     Each file's key is the one the manifest records for it.
     """
@@ -375,6 +380,8 @@ def reference_metrics(
             f"no corpus manifest at {manifest}: build one with `lofi corpus build` or pass --corpus"
         )
     entries = [e for e in read_manifest(manifest) if e.accepted and e.split == split]
+    if sources:
+        entries = [e for e in entries if e.source in sources]
     if limit is not None:
         entries = entries[: max(limit, 0)]
     if not entries:

@@ -27,6 +27,10 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(help="Use at most this many reference files (default: the whole split).")
     ] = None,
+    sources: Annotated[
+        str | None,
+        typer.Option(help="Compare with these corpus sources only, comma-separated (e.g. loops,mma-lofi)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for report.md and its plots (default: LOFI_HOME/eval/<model_id>).")
     ] = None,
@@ -53,7 +57,11 @@ def evaluate(
         with progress_bar("reference") as bar:
             task = bar.add_task("reference", total=None)
             reference = reference_metrics(
-                corpus_dir, split, limit, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                corpus_dir,
+                split,
+                limit,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                sources=[s.strip() for s in sources.split(",")] if sources else None,
             )
         checkpoint = load_checkpoint(checkpoint_dir)
         with progress_bar("composing") as bar:
@@ -77,7 +85,8 @@ def evaluate(
         path = write_report(report, folder)
         memorized = _memorization([c.score for _, c in tracks], folder)
 
-    table = Table(title=f"[bold]{n} generated vs {len(reference)} {split} tracks", box=None)
+    kind = f"{split} ({sources})" if sources else split
+    table = Table(title=f"[bold]{n} generated vs {len(reference)} {kind} tracks", box=None)
     table.add_column("metric")
     table.add_column("generated", justify="right")
     table.add_column("reference", justify="right")
