@@ -34,7 +34,8 @@ DEFINITIONS: dict[str, str] = {
     "hand_percussion": "share of drum hits on hand or latin percussion (GM 54, 56, 58, 60-87)",
     "chord_richness": "share of the chords in metadata.json (one per bar) that have a seventh: 7, maj7, m7, "
     "m7b5, dim7 and every richer chord",
-    "swing": "median position of the off-beat 16ths inside their eighth note (0.5 straight, 0.54-0.62 lo-fi)",
+    "swing": "median position of the off-beat 16ths inside their eighth note (onsets at 40-72% of an eighth; "
+    "0.5 straight, 0.54-0.62 lo-fi)",
     "key_agreement": "1 when music21's default key analysis (Krumhansl-Schmuckler correlation with the "
     "Aarden-Essen profiles over the pitched notes' durations) finds the asked key or its relative, else 0",
 }

@@ -23,6 +23,8 @@ KIT = KICKS | BACKBEAT | CLOSED_HATS | OPEN_HATS | RIDES | CRASHES | TOMS
 # cowbell, vibraslap, bongos, congas, timbales, agogos, cabasa, maracas, whistles, guiros, claves, wood
 # blocks, cuicas, triangles, shaker, jingle bell, belltree, castanets, surdos)
 HAND_PERCUSSION = frozenset({54, 56, 58, *range(60, 88)})
+# where in an eighth note an off-beat sixteenth may land, straight (0.5) to the heaviest swing: 32nds fall outside
+SWING_WINDOW = (0.4, 0.72)
 
 
 def bar_ticks(score: Score) -> int:
@@ -77,12 +79,13 @@ def hand_percussion_share(score: Score) -> float:
 def swing_ratio(score: Score) -> float:
     """Where the off-beat sixteenths land inside their eighth note: 0.5 straight, 0.54-0.62 lo-fi, 0.67 triplet.
 
-    MPC swing moves only the second sixteenth of each eighth-note pair. Every onset (drums and pitched
-    parts) that falls in the middle part of an eighth (between 30% and 80% of it) is such a sixteenth; the
-    ratio is their median position. NaN when nothing plays off-beat sixteenths.
+    MPC swing moves only the second sixteenth of each eighth-note pair, to between 50% and 75% of the eighth
+    at most. Every onset (drums and pitched parts) between 40% and 72% of an eighth is such a sixteenth
+    (a thirty-second note, at 25% or 75%, is not); the ratio is their median position. NaN when nothing
+    plays off-beat sixteenths.
     """
     eighth = score.tpq / 2
     onsets = np.concatenate([t.notes.numpy()["time"] for t in score.tracks if len(t.notes)] or [np.zeros(0)])
     phase = (onsets % eighth) / eighth
-    off = phase[(phase > 0.3) & (phase < 0.8)]
+    off = phase[(phase > SWING_WINDOW[0]) & (phase < SWING_WINDOW[1])]
     return float(np.median(off)) if len(off) else float("nan")
