@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         default="30/minute", description="Jobs a client may submit (POST /api/v1/generate and /ws/generate)."
     )
+    max_requests_in_flight: int = Field(
+        default=16,
+        ge=0,
+        description="HTTP requests the API works on at once (from arrival until the answer starts); past it "
+        "503 with Retry-After, so the wait cannot grow without bound. /health, /ready and /metrics are "
+        "never turned away. 0: no limit.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto are believed; "

@@ -34,6 +34,43 @@ def wait_job(client: TestClient, job_id: str, timeout_s: float = 300.0) -> dict:
         time.sleep(0.2)
 
 
+def write_library(home: Path, count: int) -> list[dict]:
+    """``count`` tracks in ``home``'s catalog, made by code in a moment rather than by the model: folders
+    as the pipeline leaves them (metadata.json, track.mid and a real 1280x720 thumbnail.png, about a MB),
+    titled "Library track 00"... with a word of their own each ("Harbor 07"), the last one newest.
+    Returns their metadata."""
+    import json
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from lofi.catalog import open_catalog
+    from lofi.catalog.queries import add_track
+    from lofi.publish import art
+
+    settings = Settings(home=home)
+    picture = home / "library-thumbnail.png"
+    home.mkdir(parents=True, exist_ok=True)
+    art.write_thumbnail(picture, art.plan_art(1, "rainy"), "Rainy Harbor", "lofi · rainy · D minor · 72 BPM")
+    made = []
+    with open_catalog(settings.catalog_url) as catalog, catalog.session() as session:
+        for i in range(count):
+            track_id = f"library-{i:02d}"
+            folder = settings.tracks_dir / track_id
+            folder.mkdir(parents=True)
+            metadata = {
+                "track_id": track_id, "request": {"mood": "rainy", "bpm": 72, "key": "D minor", "minutes": 2.0},
+                "seed": i, "model_id": "lofi-tiny-test", "key": "D minor", "bpm": 72, "duration_s": 120.0,
+                "title": f"Library track {i:02d} · Harbor {i:02d}",
+                "created_at": (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i)).isoformat(),
+            }  # fmt: skip
+            (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+            (folder / "track.mid").write_bytes(b"MThd" + bytes(10))
+            shutil.copyfile(picture, folder / "thumbnail.png")
+            add_track(session, folder)
+            made.append(metadata)
+    return made
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

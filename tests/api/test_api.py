@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from starlette.testclient import WebSocketDenialResponse
 
 from api_helpers import make_settings, serving, wait_job
@@ -53,6 +55,7 @@ def test_options_name_the_closed_lists(client):
     options = client.get(f"{V1}/options").json()
     assert "rainy" in options["moods"] and "D minor" in options["keys"] and "dusty" in options["presets"]
     assert options["bpm"] == {"min": 50, "max": 130} and options["minutes"] == {"min": 0.25, "max": 10.0}
+    assert options["api_key_required"] is False  # the dashboard asks for a key only when writes need one
 
 
 def test_generate_makes_a_track_that_the_library_lists(client, made):
@@ -223,6 +226,56 @@ def test_metrics_use_the_lofi_prefix_and_route_templates(client, made):
     assert all(n.startswith(("lofi_", "process_")) for n in names), {n for n in names if not n.startswith("lofi_")}
 
 
+def test_a_track_has_a_small_preview_made_once_and_kept(client, made, api_home):
+    """Lists of tracks show a JPEG at a card's width, a fraction of the thumbnail's bytes; it is made on the
+    first request, kept in the track folder (no file of the track's), and served again with its ETag."""
+    track = client.get(f"{V1}/tracks/{made['track_id']}").json()
+    assert track["preview"] == f"{V1}/tracks/{made['track_id']}/preview.jpg"
+    first = client.get(track["preview"])
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(first.content)) as small:
+        assert small.size == (480, 270)  # the 1280x720 thumbnail's shape
+    (thumbnail,) = [f["size"] for f in track["files"] if f["name"] == "thumbnail.png"]
+    assert len(first.content) * 10 < thumbnail
+    kept = api_home / "tracks" / made["track_id"] / ".preview.jpg"
+    made_at = kept.stat().st_mtime_ns
+    again = client.get(track["preview"], headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and kept.stat().st_mtime_ns == made_at
+    names = [f["name"] for f in client.get(f"{V1}/tracks/{made['track_id']}").json()["files"]]
+    assert ".preview.jpg" not in names and "preview.jpg" not in names
+    assert client.get(f"{V1}/tracks/nope/preview.jpg").status_code == 404
+
+
+def test_a_symlink_planted_as_the_preview_is_replaced_not_followed(client, made, api_home):
+    kept = api_home / "tracks" / made["track_id"] / ".preview.jpg"
+    kept.unlink(missing_ok=True)
+    kept.symlink_to("/etc/passwd")
+    answer = client.get(f"{V1}/tracks/{made['track_id']}/preview.jpg")
+    assert answer.status_code == 200 and answer.content.startswith(b"\xff\xd8")  # a JPEG, not the file
+    assert not kept.is_symlink() and kept.read_bytes() == answer.content
+
+
+def test_the_job_feed_sends_every_job_and_each_change(tmp_path, tiny_checkpoint):
+    """/ws/jobs: the latest jobs at once, then each new or changed one, for as long as the client listens."""
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path))
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        old = client.post(f"{V1}/generate", json={**REQUEST, "seed": 1}).json()
+        with client.websocket_connect(f"{V1}/ws/jobs") as feed:
+            assert feed.receive_json()["id"] == old["id"]
+            new = client.post(f"{V1}/generate", json={**REQUEST, "seed": 2}).json()  # from another client
+            got = feed.receive_json()
+            assert (got["id"], got["state"]) == (new["id"], "queued")
+            client.delete(f"{V1}/jobs/{old['id']}")
+            changed = feed.receive_json()
+            assert (changed["id"], changed["state"]) == (old["id"], "cancelled")
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect(f"{V1}/ws/jobs", headers={"Origin": "https://evil.example"}),
+        ):
+            pass
+        assert refused.value.status_code == 403
+
+
 def test_the_dashboard_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "<form" in page.text
@@ -244,6 +297,7 @@ def test_write_endpoints_need_the_api_key_when_one_is_set(tmp_path, tiny_checkpo
         ok = client.post(f"{V1}/generate", json={"mood": "chill"}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 202
         assert client.get(f"{V1}/tracks").status_code == 200  # reading needs no key
+        assert client.get(f"{V1}/options").json()["api_key_required"] is True
 
 
 def test_generate_is_rate_limited_with_retry_after(tmp_path, tiny_checkpoint):
@@ -301,12 +355,17 @@ def test_out_of_range_values_and_overlong_names_are_client_errors(client, url):
 def test_a_cancelled_job_leaves_nothing(client, made, api_home):
     """Nothing is served from its folder once it is cancelled, and its worker removes the folder."""
     job = client.post(f"{V1}/generate", json={**REQUEST, "seed": 61, "minutes": 2}).json()  # with audio: seconds
+
+    def written() -> list[Path]:  # the folder the compose step writes once it has composed
+        found = (api_home / "tracks").glob("*/metadata.json")
+        return [m.parent for m in found if json.loads(m.read_text())["seed"] == 61]
+
     deadline = time.monotonic() + 300
-    while (seen := client.get(f"{V1}/jobs/{job['id']}").json())["progress"] < 0.5:  # composed: a folder exists
+    while not written():  # the progress cannot say: composing reports half the bar before the folder is written
+        seen = client.get(f"{V1}/jobs/{job['id']}").json()
         assert seen["state"] in ("queued", "running") and time.monotonic() < deadline, seen
         time.sleep(0.1)
-    written = (api_home / "tracks").glob("*/metadata.json")
-    (folder,) = [m.parent for m in written if json.loads(m.read_text())["seed"] == 61]
+    (folder,) = written()
     assert (folder / "track.mid").is_file()
 
     assert client.delete(f"{V1}/jobs/{job['id']}").json()["state"] == "cancelled"

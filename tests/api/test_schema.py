@@ -54,14 +54,18 @@ def test_the_schema_is_valid_openapi_3_1_and_names_the_errors(base_url):
 
     assert tuples(schema) == []
     documented = {
-        ("post", "/api/v1/generate"): {"202", "400", "401", "422", "429"},
-        ("get", "/api/v1/jobs/{job_id}"): {"200", "404"},
-        ("delete", "/api/v1/jobs/{job_id}"): {"200", "401", "404", "409", "429"},
-        ("get", "/api/v1/tracks"): {"200", "422"},
-        ("get", "/api/v1/tracks/{track_id}"): {"200", "404"},
-        ("get", "/api/v1/tracks/{track_id}/files/{name}"): {"200", "206", "304", "400", "404", "416"},
-        ("get", "/api/v1/download/{filename}"): {"200", "206", "304", "400", "404", "416"},
+        ("post", "/api/v1/generate"): {"202", "400", "401", "422", "429", "503"},
+        ("get", "/api/v1/jobs/{job_id}"): {"200", "404", "503"},
+        ("delete", "/api/v1/jobs/{job_id}"): {"200", "401", "404", "409", "429", "503"},
+        ("get", "/api/v1/tracks"): {"200", "422", "503"},
+        ("get", "/api/v1/tracks/{track_id}"): {"200", "404", "503"},
+        ("get", "/api/v1/tracks/{track_id}/files/{name}"): {"200", "206", "304", "400", "404", "416", "503"},
+        ("get", "/api/v1/tracks/{track_id}/preview.jpg"): {"200", "304", "404", "503"},
+        ("get", "/api/v1/download/{filename}"): {"200", "206", "304", "400", "404", "416", "503"},
+        ("get", "/api/v1/health"): {"200"},  # the probes are never turned away (lofi.api.overload)
     }
     for (method, path), codes in documented.items():
         assert codes <= set(schema["paths"][path][method]["responses"]), (method, path)
-    assert "Retry-After" in schema["paths"]["/api/v1/generate"]["post"]["responses"]["429"]["headers"]
+    assert "503" not in schema["paths"]["/api/v1/health"]["get"]["responses"]
+    for method, path, code in [("post", "/api/v1/generate", "429"), ("get", "/api/v1/tracks", "503")]:
+        assert "Retry-After" in schema["paths"][path][method]["responses"][code]["headers"]

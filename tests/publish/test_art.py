@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import itertools
 
 import numpy as np
@@ -21,6 +22,18 @@ def test_cover_and_thumbnail_files_have_their_sizes(tmp_path):
         assert (thumb.size, thumb.mode, thumb.format) == ((1280, 720), "RGB", "PNG")
     assert (tmp_path / "thumbnail.png").stat().st_size < 2_000_000  # YouTube's thumbnail limit
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_preview_is_a_small_jpeg_of_the_picture(tmp_path):
+    """For lists of tracks: the thumbnail's shape at the width of a card, a fraction of its bytes."""
+    art.write_thumbnail(tmp_path / "thumbnail.png", art.plan_art(7, "rainy"), TITLE, SUBTITLE)
+    data = art.preview(tmp_path / "thumbnail.png")
+    with Image.open(io.BytesIO(data)) as small:
+        assert (small.format, small.mode, small.size) == ("JPEG", "RGB", (art.PREVIEW_WIDTH, 270))
+    assert len(data) * 10 < (tmp_path / "thumbnail.png").stat().st_size
+    Image.new("RGB", (200, 100)).save(tmp_path / "small.png")  # a picture already small is not enlarged
+    with Image.open(io.BytesIO(art.preview(tmp_path / "small.png"))) as same:
+        assert same.size == (200, 100)
 
 
 def test_the_same_seed_draws_the_same_bytes(tmp_path):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,3 +141,21 @@ def test_mix_description_shortens_titles_to_fit_then_lists_what_fits_and_counts_
     shown = [line for line in cut.splitlines() if line[:1].isdigit()]
     assert len(cut.encode("utf-8")) <= 5000 and cut.endswith(f"…and {400 - len(shown)} more tracks")
     assert shown[0] == "0:00:00 " + "x" * 29 + "…" and len(shown) > 100  # past an hour: h:mm:ss on every line
+
+
+def test_a_library_never_repeats_a_name_until_the_moods_names_run_out():
+    """Each new track's name avoids the ones the library's tracks have: by seed alone, 41 tracks of one
+    mood share a name (the birthday problem among its 120 names)."""
+    seeds = [int(s) for s in np.random.default_rng(16).integers(0, 2**32, 121)]
+    assert len({seo.track_name({**METADATA, "seed": s}) for s in seeds[:41]}) < 41
+    taken: list[str] = []
+    for seed in seeds[:120]:
+        meta = {**METADATA, "seed": seed}
+        name = seo.track_name(meta, taken)
+        assert name not in taken and name in seo.seo_for(meta, taken).title
+        assert seo.seo_for(meta, taken) == seo.seo_for(dict(meta), list(taken))  # still the seed's choice
+        taken.append(name)
+    # a free name is the seed's own, as before; with all 120 taken the seed's name comes again
+    last = {**METADATA, "seed": seeds[120]}
+    own = seo.track_name(last)
+    assert seo.track_name(last, [name for name in taken if name != own]) == own == seo.track_name(last, taken)

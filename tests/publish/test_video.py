@@ -211,3 +211,16 @@ def test_publish_step_writes_the_files_and_the_words(tmp_path):
     assert saved["publish"]["video"]["template"] == "circle"
     assert saved["key"] == "D minor"  # what was there stays
     assert steps == sorted(steps) and steps[-1] == 1.0
+
+
+def test_a_new_track_is_not_named_like_the_others_in_its_library(tmp_path):
+    """Seeds 8 and 13 both name a rainy track "Grey Window" (seo.track_name): the second gets another."""
+    for i, seed in enumerate((8, 13)):
+        folder = tmp_path / f"track-{i}"
+        folder.mkdir()
+        metadata = {"request": {"mood": "rainy"}, "seed": seed, "key": "D minor", "bpm": 72}
+        (folder / "metadata.json").write_text(json.dumps(metadata))
+        publish_step(folder)
+    saved = [json.loads((tmp_path / f"track-{i}" / "metadata.json").read_text()) for i in range(2)]
+    assert saved[0]["publish"]["name"] == "Grey Window" and saved[1]["publish"]["name"] != "Grey Window"
+    assert saved[1]["publish"]["name"] in saved[1]["title"]

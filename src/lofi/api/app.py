@@ -30,8 +30,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lofi import __version__, tracing
 from lofi.api import metrics as api_metrics
+from lofi.api.overload import LoadShedding
 from lofi.api.ratelimit import RateLimiter
 from lofi.api.routes import API_PREFIX, health, jobs, options, tracks, ws
+from lofi.api.schemas import errors
 from lofi.logs import request_context
 from lofi.settings import Settings, get_settings
 
@@ -154,7 +156,8 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     app.state.metrics = api_metrics.Metrics()
     app.state.metrics.watch(lambda: _snapshot(app))
     app.state.limiter = RateLimiter(settings.rate_limit, _limit_storage(settings), settings.api_key_failures)
-    # outermost last: proxy headers -> request id -> HEAD -> CORS -> metrics -> routes
+    # outermost last: proxy headers -> request id -> HEAD -> CORS -> metrics -> load shedding -> routes
+    app.add_middleware(LoadShedding, limit=settings.max_requests_in_flight)  # inside metrics: 503s are counted
     app.middleware("http")(api_metrics.middleware(app.state.metrics))
     if settings.cors_origins:
         app.add_middleware(
@@ -164,8 +167,10 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     app.add_middleware(RequestIdMiddleware)  # every log line of a request carries its id
     if settings.trusted_proxies:  # the client's address, for the limits and the logs, is the proxy's word
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    for router in (health.router, options.router, jobs.router, tracks.router, tracks.download, ws.router):
-        app.include_router(router)
+    app.include_router(health.router)  # never shed (lofi.api.overload.EXEMPT)
+    for router in (options.router, jobs.router, tracks.router, tracks.download):
+        app.include_router(router, responses=errors(503))
+    app.include_router(ws.router)
 
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError) -> JSONResponse:

@@ -138,10 +138,16 @@ def route_of(request: Request) -> str:
     route = request.scope.get("route")  # set by the router once a route matched
     if route is not None:
         return getattr(route, "path", "unmatched")
-    for candidate in request.app.router.routes:  # a mount (static files) leaves no "route" behind
-        if candidate.matches(request.scope)[0] == Match.FULL:
-            return getattr(candidate, "path", "unmatched")
-    return "unmatched"
+    # a mount (static files) leaves no "route" behind, nor does a request turned away before the router
+    return _template(request.app.router.routes, request.scope) or "unmatched"
+
+
+def _template(routes: Iterable, scope: dict) -> str | None:
+    for candidate in routes:
+        if candidate.matches(scope)[0] == Match.FULL:
+            included = getattr(candidate, "original_router", None)  # FastAPI keeps an included router whole
+            return _template(included.routes, scope) if included is not None else getattr(candidate, "path", None)
+    return None
 
 
 def middleware(metrics: Metrics):

@@ -90,6 +90,8 @@ class TrackPublic(BaseModel):
     # why the track needs a listen: a loop that failed the quality gate on every try (empty: none did)
     review: list[str] = []
     files: list[FilePublic]
+    # a small JPEG of the track's picture, for lists (the thumbnail itself is about a MB); None: no picture
+    preview: str | None = None
 
 
 class TracksPublic(BaseModel):
@@ -118,6 +120,7 @@ ERRORS = {
     404: "No such job, track or file.",
     409: "The job already ended.",
     429: "Too many jobs, or too many wrong API keys, from this client: wait Retry-After seconds.",
+    503: "The server is busy (LOFI_MAX_REQUESTS_IN_FLIGHT requests in hand): wait Retry-After seconds.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
@@ -125,6 +128,6 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"ty
 def errors(*codes: int) -> dict[int | str, dict]:
     """The OpenAPI ``responses`` of a route's errors: each code with its meaning and the error body."""
     responses: dict[int | str, dict] = {code: {"model": ErrorPublic, "description": ERRORS[code]} for code in codes}
-    if 429 in responses:
-        responses[429]["headers"] = RETRY_AFTER
+    for code in {429, 503} & responses.keys():
+        responses[code]["headers"] = RETRY_AFTER
     return responses

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +44,17 @@ class PublishOptions:
 
 
 def publish_track(
-    folder: Path, metadata: dict, options: PublishOptions = PublishOptions(), progress: Progress = _quiet
+    folder: Path,
+    metadata: dict,
+    options: PublishOptions = PublishOptions(),
+    progress: Progress = _quiet,
+    taken: Collection[str] = (),
 ) -> dict:
     """Write cover.png, thumbnail.png and (with ``options.video``) video.mp4 into ``folder``.
 
     Returns what metadata.json gains: ``title``, ``description``, ``tags`` and a ``publish`` record
     (palette, motif, files, timings, and the video's settings). ``progress`` gets 0..1 for this step.
+    ``taken``: the names of the library's other tracks, which this one's avoids (``seo.track_name``).
     """
     options.check()
     folder = Path(folder)
@@ -57,8 +62,8 @@ def publish_track(
         find_ffmpeg()  # before the pictures, so a missing ffmpeg costs nothing
         if not (folder / "track.wav").is_file():
             raise FileNotFoundError(f"{folder / 'track.wav'} is missing: the video needs the rendered audio")
-    words = seo.seo_for(metadata)
-    name, line = seo.track_name(metadata), seo.subtitle(metadata)
+    words = seo.seo_for(metadata, taken)
+    name, line = seo.track_name(metadata, taken), seo.subtitle(metadata)
     mood = (metadata.get("request") or {}).get("mood")
     plan = art.plan_art(int(metadata.get("seed", 0)), mood, palette=options.palette)
     timings: dict[str, float] = {}
@@ -92,6 +97,22 @@ def publish_track(
     return {"title": words.title, "description": words.description, "tags": words.tags, "publish": record}
 
 
+def names_in_use(folder: Path) -> set[str]:
+    """The names of the other tracks beside ``folder`` (the library's folder of tracks): a new track's
+    name avoids them, so no two tracks of a small library share a title."""
+    names = set()
+    for other in folder.parent.glob("*/metadata.json"):
+        if other.parent == folder:
+            continue
+        try:
+            name = json.loads(other.read_text(encoding="utf-8"))["publish"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):  # not published yet, or not a track folder
+            continue
+        if isinstance(name, str):
+            names.add(name)
+    return names
+
+
 def publish_step(
     folder: Path,
     video: bool = False,
@@ -109,7 +130,7 @@ def publish_step(
     path = folder / "metadata.json"
     metadata = json.loads(path.read_text(encoding="utf-8"))
     options = PublishOptions(video=video, resolution=resolution, template=template, palette=palette)
-    metadata.update(publish_track(folder, metadata, options, progress))
+    metadata.update(publish_track(folder, metadata, options, progress, names_in_use(folder)))
     text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return metadata

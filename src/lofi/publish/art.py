@@ -10,6 +10,7 @@ glow, vignette and grain are numpy arrays, so a 3000 px cover takes about a seco
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ RGB = tuple[int, int, int]
 WORK_LONG_SIDE = 1920  # shapes are drawn at most this big, then scaled up: they are soft-edged anyway
 COVER_SIZE = 3000
 THUMBNAIL_SIZE = (1280, 720)
+PREVIEW_WIDTH = 480  # a card in the dashboard's library is about this wide
 
 
 @dataclass(frozen=True)
@@ -445,6 +447,18 @@ def write_cover(path: Path, plan: ArtPlan, title: str, subtitle: str = "", size:
 def write_thumbnail(path: Path, plan: ArtPlan, title: str, subtitle: str = "") -> None:
     # about 1 MB with grain, half YouTube's 2 MB thumbnail limit (level 9: 10 % smaller, twice as slow)
     write_png(thumbnail(plan, title, subtitle), path, compress_level=6)
+
+
+def preview(source: Path, width: int = PREVIEW_WIDTH) -> bytes:
+    """The picture ``source`` as a small JPEG (``width`` px wide at most, the same shape) for lists of
+    tracks: tens of KB where the thumbnail is about a MB."""
+    with Image.open(source) as picture:
+        small = picture.convert("RGB")
+    if small.width > width:
+        small = small.resize((width, max(1, round(small.height * width / small.width))), Image.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=80, optimize=True)
+    return out.getvalue()
 
 
 def with_palette(plan: ArtPlan, name: str) -> ArtPlan:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -244,11 +244,21 @@ def _pick(options: Sequence[str], seed: int, salt: int) -> str:
     return options[int(np.random.default_rng([seed, salt]).integers(len(options)))]
 
 
-def track_name(metadata: Mapping) -> str:
-    """A short name for the track (the words on the cover), from its mood and seed: "Misty Rooftop"."""
+def track_name(metadata: Mapping, taken: Collection[str] = ()) -> str:
+    """A short name for the track (the words on the cover), from its mood and seed: "Misty Rooftop".
+
+    ``taken`` are the names of the other tracks in the library: when the seed's name is one of them, the
+    next free one in an order the seed shuffles is chosen, so no two tracks share a name until the mood's
+    names (6 adjectives by 20 nouns) run out; then the seed's name is used again.
+    """
     seed, mood = _seed(metadata), _mood(metadata)
     adjectives = ADJECTIVES.get(mood, ADJECTIVES["chill"])
-    return f"{_pick(adjectives, seed, 1)} {_pick(NOUNS, seed, 2)}"
+    first = f"{_pick(adjectives, seed, 1)} {_pick(NOUNS, seed, 2)}"
+    if first not in taken:
+        return first
+    names = [f"{adjective} {noun}" for adjective in adjectives for noun in NOUNS]
+    order = np.random.default_rng([seed, 8]).permutation(len(names))
+    return next((names[i] for i in order if names[i] not in taken), first)
 
 
 def subtitle(metadata: Mapping) -> str:
@@ -258,10 +268,10 @@ def subtitle(metadata: Mapping) -> str:
     return " · ".join(p for p in [*parts, f"{bpm} BPM" if bpm else ""] if p)
 
 
-def _fields(metadata: Mapping) -> dict[str, str]:
+def _fields(metadata: Mapping, name: str | None = None) -> dict[str, str]:
     mood = _mood(metadata)
     return {
-        "name": track_name(metadata),
+        "name": name or track_name(metadata),
         "mood": mood,
         "Mood": mood[:1].upper() + mood[1:],
         "key": clean(metadata.get("key", ""), 24) or "C major",
@@ -269,8 +279,8 @@ def _fields(metadata: Mapping) -> dict[str, str]:
     }
 
 
-def make_title(metadata: Mapping) -> str:
-    fields, seed = _fields(metadata), _seed(metadata)
+def make_title(metadata: Mapping, name: str | None = None) -> str:
+    fields, seed = _fields(metadata, name), _seed(metadata)
     first = _pick(TITLES, seed, 3)
     for template in (first, *TITLES, *SHORT_TITLES):
         title = clean(template.format(**fields))
@@ -287,8 +297,8 @@ def _duration(metadata: Mapping) -> str:
     return timestamp(seconds) if seconds > 0 else ""
 
 
-def make_description(metadata: Mapping) -> str:
-    fields, seed = _fields(metadata), _seed(metadata)
+def make_description(metadata: Mapping, name: str | None = None) -> str:
+    fields, seed = _fields(metadata, name), _seed(metadata)
     facts = [f"Key: {fields['key']}", f"Tempo: {fields['bpm']} BPM"]
     if length := _duration(metadata):
         facts.append(f"Length: {length}")
@@ -308,8 +318,8 @@ def make_description(metadata: Mapping) -> str:
     return _clip_bytes(text, DESCRIPTION_MAX)
 
 
-def make_tags(metadata: Mapping) -> list[str]:
-    fields = _fields(metadata)
+def make_tags(metadata: Mapping, name: str | None = None) -> list[str]:
+    fields = _fields(metadata, name)
     mood = fields["mood"]
     candidates = [
         *BASE_TAGS[:4],
@@ -322,9 +332,13 @@ def make_tags(metadata: Mapping) -> list[str]:
     return fit_tags(candidates)
 
 
-def seo_for(metadata: Mapping) -> Seo:
-    """Title, description and tags for a track's metadata.json contents; always within YouTube's limits."""
-    seo = Seo(make_title(metadata), make_description(metadata), make_tags(metadata))
+def seo_for(metadata: Mapping, taken: Collection[str] = ()) -> Seo:
+    """Title, description and tags for a track's metadata.json contents; always within YouTube's limits.
+
+    ``taken``: the names of the library's other tracks, which this one's avoids (see ``track_name``).
+    """
+    name = track_name(metadata, taken)
+    seo = Seo(make_title(metadata, name), make_description(metadata, name), make_tags(metadata, name))
     validate(*seo)
     return seo
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from lofi.api.deps import SettingsDep
 from lofi.api.routes import API_PREFIX
 from lofi.compose.request import MINUTES_RANGE
 from lofi.moods import MOODS
@@ -36,10 +37,11 @@ class Options(BaseModel):
     default_preset: str
     bpm: IntRange
     minutes: Range
+    api_key_required: bool = Field(description="Writes need the X-API-Key header (LOFI_API_KEY is set).")
 
 
 @router.get("/options", response_model=Options)
-def options() -> Options:
+def options(settings: SettingsDep) -> Options:
     keys = [Key.parse(f"{tonic} {mode}").name for mode in ("minor", "major") for tonic in FLAT_NAMES]
     return Options(
         moods=list(MOODS),
@@ -48,4 +50,5 @@ def options() -> Options:
         default_preset=DEFAULT_PRESET,
         bpm=IntRange(min=TEMPO_RANGE[0], max=TEMPO_RANGE[1]),
         minutes=Range(min=MINUTES_RANGE[0], max=MINUTES_RANGE[1]),
+        api_key_required=bool(settings.api_key),
     )

@@ -1,4 +1,5 @@
-"""The library: tracks, their files (with HTTP Range, so audio and video seek), and /download.
+"""The library: tracks, their files (with HTTP Range, so audio and video seek), a small preview picture
+of each, and /download.
 
 A file is served only when the track is in the catalog and its folder lists the file: a regular file,
 not reached through a symlink, not a half-written temporary. So neither a symlink planted in a folder
@@ -20,12 +21,17 @@ from lofi.api.deps import CatalogDep
 from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic, errors
 from lofi.catalog import queries
+from lofi.files import atomic_write
 
 router = APIRouter(prefix=f"{API_PREFIX}/tracks", tags=["tracks"])
 download = APIRouter(prefix=API_PREFIX, tags=["tracks"])
 # far beyond any library, and inside the 64-bit OFFSET of SQLite and PostgreSQL (past it: OverflowError)
 MAX_OFFSET = 2**31 - 1
 MAX_NAME = 255  # a file name longer than the file system allows (NAME_MAX) names no file of ours
+# the picture a preview is made from, the first the track has; the preview is kept beside it, a dot file
+# so that it is no file of the track's (not listed, not downloaded)
+PREVIEW_SOURCES = ("thumbnail.png", "cover.png", "pianoroll.png")
+PREVIEW = ".preview.jpg"
 
 
 def _in_utc(value: datetime) -> datetime:
@@ -57,6 +63,7 @@ def track_public(track, request: Request) -> TrackPublic:
         )
         for f in served_files(track)
     ]
+    has_picture = any(f.name in PREVIEW_SOURCES for f in files)
     meta = record.metadata or {}
     return TrackPublic(
         id=record.id,
@@ -76,6 +83,7 @@ def track_public(track, request: Request) -> TrackPublic:
         instruments=meta.get("instruments", []),
         review=meta.get("review") or [],
         files=files,
+        preview=str(request.url_for("track_preview", track_id=record.id).path) if has_picture else None,
     )
 
 
@@ -115,6 +123,37 @@ def _track_or_404(session, track_id: str):
 def get_track(track_id: str, request: Request, catalog: CatalogDep) -> TrackPublic:
     with catalog.session() as session:
         return track_public(_track_or_404(session, track_id), request)
+
+
+@router.get(
+    "/{track_id}/preview.jpg", name="track_preview", response_class=FileResponse,
+    responses={200: {"description": "A JPEG.", "content": {"image/jpeg": {}}}, **FILE_RESPONSES},
+)  # fmt: skip
+def track_preview(track_id: str, request: Request, catalog: CatalogDep) -> Response:
+    """The track's thumbnail (or cover, or piano roll) as a small JPEG, for lists of tracks.
+
+    Made on the first request and kept in the track folder; made again when the picture is newer.
+    """
+    with catalog.session() as session:
+        track = _track_or_404(session, track_id)
+        listed = {f.path for f in served_files(track)}
+        folder = Path(track.folder)
+    source = next((folder / name for name in PREVIEW_SOURCES if name in listed), None)
+    if source is None:
+        raise HTTPException(404, f"track {track_id!r} has no picture")
+    path = folder / PREVIEW
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_mtime < source.stat().st_mtime:
+            from lofi.publish.art import preview  # Pillow, only when a preview is made
+
+            data = preview(source)
+            try:  # atomic: replaces a stale preview, or a symlink planted there
+                atomic_write(path, lambda tmp: tmp.write_bytes(data))
+            except OSError:  # a library this server may only read: made each time, then
+                return Response(data, media_type="image/jpeg")
+    except FileNotFoundError:  # the picture went since it was listed (the track was made again)
+        raise HTTPException(404, f"track {track_id!r} has no picture") from None
+    return send_file(request, path)
 
 
 @router.get("/{track_id}/files/{name:path}", name="track_file", response_class=FileResponse, responses=FILE_RESPONSES)
@@ -157,12 +196,16 @@ def file_response(request: Request, track, name: str, attachment: bool = False) 
     it is known to be one of the listed files."""
     if name not in {f.path for f in served_files(track)}:
         raise HTTPException(404, f"track {track.id!r} has no file {name!r}")
-    path = Path(track.folder) / name
+    filename = f"{track.id}-{name.replace('/', '-')}" if attachment else None
+    return send_file(request, Path(track.folder) / name, filename)
+
+
+def send_file(request: Request, path: Path, filename: str | None = None) -> Response:
+    """``path`` with Range support and its ETag; 304 when the client's If-None-Match names that ETag."""
     try:
         stat = path.stat()
     except FileNotFoundError:  # gone since it was listed (the track was made again)
-        raise HTTPException(404, f"track {track.id!r} has no file {name!r}") from None
-    filename = f"{track.id}-{name.replace('/', '-')}" if attachment else None
+        raise HTTPException(404, f"no file {path.name!r}") from None
     response = FileResponse(path, filename=filename, stat_result=stat)
     etag = response.headers["etag"]
     asked = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}

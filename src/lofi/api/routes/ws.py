@@ -1,4 +1,5 @@
-"""WebSockets: a job's progress events until it ends; or submit and stream in one connection.
+"""WebSockets: a job's progress events until it ends; every job's (the dashboard's feed); or submit and
+stream in one connection.
 
 Every socket is checked before the handshake as an HTTP request would be: the Origin (a browser on
 another site must not drive this server with its user's access), and for /ws/generate the API key and
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
@@ -25,19 +26,40 @@ from lofi.api.deps import check_key
 from lofi.api.routes import API_PREFIX
 from lofi.api.routes.jobs import job_public, submit
 from lofi.api.schemas import GenerateRequest
+from lofi.catalog import JobRecord
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
-POLL_S = 0.25
+POLL_S = 0.25  # a followed job's progress moves smoothly
+FEED_POLL_S = 1.0  # a dashboard left open costs the catalog two small queries a second
 ENDED = ("done", "failed", "cancelled")
 POLICY_VIOLATION = 1008
+LATEST_JOBS = 20  # what the dashboard's job list shows
+
+
+@router.websocket("/ws/jobs")
+async def follow_all(websocket: WebSocket) -> None:
+    """The latest jobs and every running one at once, then each job again whenever it changes (a new job
+    included), until the client leaves: every open dashboard sees every job without polling."""
+    if not await admitted(websocket, write=False):
+        return
+    queue = websocket.app.state.queue
+
+    def look() -> list[JobRecord]:
+        latest = queue.list(limit=LATEST_JOBS).items
+        shown = {record.id for record in latest}  # a running job can be older than the latest ones
+        return [*latest, *(r for r in queue.list(state="running", limit=100).items if r.id not in shown)]
+
+    with serving(websocket):
+        await stream(websocket, look, until_ended=False, poll_s=FEED_POLL_S)
 
 
 @router.websocket("/ws/jobs/{job_id}")
 async def follow(websocket: WebSocket, job_id: str) -> None:
     if not await admitted(websocket, write=False):
         return
+    queue = websocket.app.state.queue
     with serving(websocket):
-        await stream(websocket, websocket.app.state.queue, job_id)
+        await stream(websocket, lambda: [queue.status(job_id)])
 
 
 @router.websocket("/ws/generate")
@@ -54,7 +76,7 @@ async def generate(websocket: WebSocket) -> None:
             return
         queue = websocket.app.state.queue
         record = await run_in_threadpool(submit, queue, body, websocket.app.state.settings)
-        await stream(websocket, queue, record.id)
+        await stream(websocket, lambda: [queue.status(record.id)])
 
 
 async def admitted(websocket: WebSocket, write: bool) -> bool:
@@ -101,27 +123,31 @@ def serving(websocket: WebSocket) -> Iterator[None]:
         yield
 
 
-async def stream(websocket: WebSocket, queue, job_id: str) -> None:
-    """Send the job as it changes (state, progress, message) until it ends, then close; return early
-    when the client leaves."""
+async def stream(
+    websocket: WebSocket, look: Callable[[], list[JobRecord]], until_ended: bool = True, poll_s: float = POLL_S
+) -> None:
+    """Send each job ``look()`` finds (every ``poll_s``) whenever it is new or changed (state, progress,
+    message); with ``until_ended`` close once every job has ended. Return early when the client leaves."""
     left = asyncio.create_task(_until_disconnect(websocket))
     try:
-        last = None
+        sent: dict[str, tuple] = {}
         while True:
             try:
-                record = await run_in_threadpool(queue.status, job_id)
-            except LookupError:
-                await websocket.send_json({"error": f"no job {job_id!r}"})
+                records = await run_in_threadpool(look)
+            except LookupError as exc:
+                await websocket.send_json({"error": str(exc)})
                 await websocket.close(code=4404)
                 return
-            snapshot = (str(record.state), round(record.progress, 3), record.message)
-            if snapshot != last:
-                await websocket.send_json(job_public(record).model_dump(mode="json"))
-                last = snapshot
-            if snapshot[0] in ENDED:
+            seen = {}  # only the jobs in view now: the memory of a long-lived feed stays small
+            for record in reversed(records):  # oldest first, so a client that prepends keeps the order
+                seen[record.id] = (str(record.state), round(record.progress, 3), record.message)
+                if sent.get(record.id) != seen[record.id]:
+                    await websocket.send_json(job_public(record).model_dump(mode="json"))
+            sent = seen
+            if until_ended and all(state in ENDED for state, _, _ in seen.values()):
                 await websocket.close()
                 return
-            await asyncio.wait([left], timeout=POLL_S)  # the next look at the job, unless the client leaves
+            await asyncio.wait([left], timeout=poll_s)  # the next look at the jobs, unless the client leaves
             if left.done():
                 return
     finally:

@@ -3,7 +3,13 @@
 
 const API = "/api/v1";
 const ENDED = new Set(["done", "failed", "cancelled"]);
-const followed = new Map(); // job id -> WebSocket
+const PAGE_SIZE = 24; // tracks per page of the library
+const JOBS_SHOWN = 20; // finished jobs kept in the list (running ones always are)
+// kept in this browser: the API key (asked once; the page's CSP lets no other script read it) and
+// when the finished jobs were last cleared from the list
+const KEY_STORE = "lofi.apiKey";
+const CLEARED_STORE = "lofi.jobsClearedAt";
+const library = { offset: 0, ticket: 0 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -12,6 +18,56 @@ async function getJSON(path) {
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
+
+function describeError(body) {
+  if (!body || body.detail === undefined) return "the server refused the request";
+  if (typeof body.detail === "string") return body.detail;
+  return body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+}
+
+// ---- the API key: every write (POST, DELETE) carries it; the WebSockets only read and need none ----
+
+const apiKey = () => localStorage.getItem(KEY_STORE) || "";
+
+async function write(path, options) {
+  const headers = { ...options.headers };
+  if (apiKey()) headers["X-API-Key"] = apiKey();
+  const response = await fetch(API + path, { ...options, headers });
+  const answer = await response.json().catch(() => null);
+  if (response.status === 401) askForKey(apiKey() ? "refused: enter it again" : "needed");
+  if (!response.ok) throw new Error(describeError(answer));
+  return answer;
+}
+
+function showKeyState() {
+  $("#key-state").textContent = apiKey() ? "kept in this browser" : "needed";
+}
+
+function askForKey(state) {
+  const box = $("#key-box");
+  box.hidden = false;
+  box.open = true;
+  $("#key-state").textContent = state;
+  $("#api-key").focus();
+}
+
+function keepKey(event) {
+  event.preventDefault();
+  const key = $("#api-key").value.trim();
+  if (!key) return;
+  localStorage.setItem(KEY_STORE, key);
+  $("#api-key").value = "";
+  $("#key-box").open = false;
+  $("#form-error").textContent = "";
+  showKeyState();
+}
+
+function forgetKey() {
+  localStorage.removeItem(KEY_STORE);
+  showKeyState();
+}
+
+// ---- the form ----
 
 function option(value, label = value) {
   const el = document.createElement("option");
@@ -35,12 +91,11 @@ async function loadOptions() {
   $("#mood").value = "chill";
   $("#key").value = "D minor";
   $("#preset").value = choices.default_preset;
-}
-
-function describeError(body) {
-  if (!body || body.detail === undefined) return "the server refused the request";
-  if (typeof body.detail === "string") return body.detail;
-  return body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  if (choices.api_key_required) {
+    $("#key-box").hidden = false;
+    $("#key-box").open = !apiKey();
+    showKeyState();
+  }
 }
 
 async function submit(event) {
@@ -59,15 +114,11 @@ async function submit(event) {
   if (form.seed.value !== "") body.seed = Number(form.seed.value);
   button.disabled = true;
   try {
-    const response = await fetch(`${API}/generate`, {
+    showJob(await write("/generate", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
-    });
-    const answer = await response.json();
-    if (!response.ok) throw new Error(describeError(answer));
-    showJob(answer);
-    follow(answer.id);
+    }));
   } catch (error) {
     $("#form-error").textContent = error.message;
   } finally {
@@ -75,53 +126,109 @@ async function submit(event) {
   }
 }
 
+// ---- jobs: one WebSocket brings every job and each change, in every open tab ----
+
 function jobTitle(job) {
   const r = job.request || {};
   const compose = r.compose || r;
   return [compose.mood, compose.key, compose.bpm && `${compose.bpm} BPM`].filter(Boolean).join(" · ") || job.id;
 }
 
+function clearedAway(job) {
+  // the server's times on both sides of the comparison: the browser's clock may be off
+  const clearedAt = Number(localStorage.getItem(CLEARED_STORE) || NaN);
+  return ENDED.has(job.state) && clearedAt >= 0 && !(Date.parse(job.finished_at) > clearedAt);
+}
+
 function showJob(job) {
   const list = $("#jobs");
-  $(".empty", list)?.remove();
   let item = document.getElementById(`job-${job.id}`);
+  if (clearedAway(job)) {
+    item?.remove();
+    showNoJobs();
+    return;
+  }
   if (!item) {
+    $(".empty", list)?.remove();
     item = document.createElement("li");
     item.id = `job-${job.id}`;
-    item.innerHTML = '<div class="line"><span class="what"></span><span class="state"></span></div><progress max="1"></progress>';
+    item.innerHTML = '<div class="line"><span class="what"></span><span class="state"></span>'
+      + '<button type="button" class="quiet cancel">Cancel</button></div><progress max="1"></progress>';
+    $(".cancel", item).addEventListener("click", () => cancelJob(job.id, item));
     list.prepend(item);
+    for (const old of [...list.children].slice(JOBS_SHOWN)) if (ENDED.has(old.dataset.state)) old.remove();
   }
   item.className = `job ${job.state}`;
   item.dataset.state = job.state;
+  item.dataset.finishedAt = job.finished_at || "";
   $(".what", item).textContent = jobTitle(job);
   $(".state", item).textContent = job.state === "running" ? job.message || "running" : job.error ? `${job.state}: ${job.error}` : job.state;
+  $(".cancel", item).hidden = ENDED.has(job.state);
   $("progress", item).value = job.state === "done" ? 1 : job.progress;
+  // a new track: show it, unless the library already does
+  if (job.state === "done" && job.track_id && !document.getElementById(`track-${job.track_id}`)) refreshLibrary();
 }
 
-function follow(id) {
-  if (followed.has(id)) return;
+function showNoJobs() {
+  const list = $("#jobs");
+  if (!list.children.length) list.innerHTML = '<li class="empty">No jobs.</li>';
+}
+
+async function cancelJob(id, item) {
+  const button = $(".cancel", item);
+  button.disabled = true;
+  try {
+    showJob(await write(`/jobs/${id}`, { method: "DELETE" }));
+  } catch (error) {
+    $(".state", item).textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function clearFinished() {
+  const ended = [...document.querySelectorAll("#jobs .job")].filter((item) => ENDED.has(item.dataset.state));
+  const times = ended.map((item) => Date.parse(item.dataset.finishedAt)).filter((t) => t >= 0);
+  const before = Number(localStorage.getItem(CLEARED_STORE) || 0);
+  localStorage.setItem(CLEARED_STORE, String(Math.max(before, ...times)));
+  for (const item of ended) item.remove();
+  showNoJobs();
+}
+
+function watchJobs() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws/jobs/${id}`);
-  followed.set(id, socket);
+  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws/jobs`);
   socket.onmessage = (message) => {
     const job = JSON.parse(message.data);
-    if (job.error && !job.id) return;
-    showJob(job);
-    if (ENDED.has(job.state)) loadTracks();
+    if (job.id) showJob(job);
   };
-  socket.onclose = () => followed.delete(id);
+  // the server restarted, or a proxy closed an idle socket: the new one sends every job again
+  socket.onclose = () => setTimeout(watchJobs, 2000);
 }
 
-async function loadJobs() {
-  try {
-    const jobs = await getJSON("/jobs?limit=20");
-    for (const job of jobs.items.slice().reverse()) {
-      showJob(job);
-      if (!ENDED.has(job.state)) follow(job.id);
-    }
-  } catch (error) {
-    console.warn(error);
-  }
+// ---- the library: pages of tracks, newest first, by mood and title ----
+
+const FILES = {
+  "track.mp3": "MP3", "track.wav": "WAV", "track.mid": "MIDI", "video.mp4": "Video", "cover.png": "Cover",
+  "thumbnail.png": "Thumbnail", "pianoroll.png": "Piano roll", "spectrogram.png": "Spectrogram",
+  "waveform.png": "Waveform", "metadata.json": "Metadata",
+};
+const FILE_ORDER = Object.keys(FILES);
+
+function fileLabel(name) {
+  if (name.startsWith("stems/")) return `Stem: ${name.slice("stems/".length).replace(/\.[^.]+$/, "")}`;
+  return FILES[name] || name;
+}
+
+function fileRank(name) {
+  const rank = FILE_ORDER.indexOf(name);
+  return rank >= 0 ? rank : name.startsWith("stems/") ? FILE_ORDER.length : FILE_ORDER.length + 1;
+}
+
+function size(bytes) {
+  if (bytes < 1e3) return `${bytes} B`;
+  if (bytes < 1e6) return `${Math.round(bytes / 1e3)} kB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 function fileUrl(track, name) {
@@ -132,9 +239,9 @@ function fileUrl(track, name) {
 function trackCard(track) {
   const card = $("#track-card").content.firstElementChild.cloneNode(true);
   card.id = `track-${track.id}`;
-  const cover = fileUrl(track, "thumbnail.png") || fileUrl(track, "cover.png") || fileUrl(track, "pianoroll.png");
-  if (cover) $(".cover", card).src = cover;
-  $(".cover", card).alt = `cover of ${track.title || track.id}`;
+  const cover = $(".cover", card);
+  if (track.preview) cover.src = track.preview; // a small JPEG; the full thumbnail is in the files
+  cover.alt = `cover of ${track.title || track.id}`;
   $(".title", card).textContent = track.title || track.id;
   const minutes = Math.floor(track.duration_s / 60);
   const seconds = Math.round(track.duration_s % 60).toString().padStart(2, "0");
@@ -164,34 +271,82 @@ function trackCard(track) {
     dd.textContent = value;
     meta.append(dt, dd);
   }
-  const links = $(".downloads", card);
-  for (const file of track.files.filter((f) => !f.name.startsWith("stems/") && !f.name.endsWith(".json"))) {
-    const a = document.createElement("a");
-    a.href = file.url;
-    a.download = `${track.id}-${file.name}`;
-    a.textContent = file.name;
-    links.append(a);
+  const files = track.files.slice().sort((a, b) => fileRank(a.name) - fileRank(b.name));
+  for (const file of files) {
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.download = `${track.id}-${file.name.replace("/", "-")}`;
+    link.textContent = fileLabel(file.name);
+    const bytes = document.createElement("span");
+    bytes.className = "size";
+    bytes.textContent = size(file.size);
+    const item = document.createElement("li");
+    item.append(link, bytes);
+    $(".downloads", card).append(item);
   }
   return card;
 }
 
 async function loadTracks() {
+  const ticket = ++library.ticket; // an answer to an older question (typing in the search) is dropped
+  const params = new URLSearchParams({ limit: PAGE_SIZE, offset: library.offset });
   const mood = $("#filter-mood").value;
+  const search = $("#search").value.trim();
+  if (mood) params.set("mood", mood);
+  if (search) params.set("q", search);
   try {
-    const page = await getJSON(`/tracks?limit=24${mood ? `&mood=${encodeURIComponent(mood)}` : ""}`);
+    const page = await getJSON(`/tracks?${params}`);
+    if (ticket !== library.ticket) return;
+    if (!page.items.length && library.offset > 0) { // the page emptied under us: back to the last one
+      library.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      return loadTracks();
+    }
     const grid = $("#tracks");
-    grid.replaceChildren(...page.items.map(trackCard));
-    if (!page.items.length) grid.innerHTML = '<p class="empty">No tracks yet: make one.</p>';
+    // a card already shown is kept as it is, so a track playing goes on playing
+    grid.replaceChildren(...page.items.map((t) => document.getElementById(`track-${t.id}`) || trackCard(t)));
+    if (!page.items.length) {
+      const empty = mood || search ? "No track matches." : "No tracks yet: make one.";
+      grid.innerHTML = `<p class="empty">${empty}</p>`;
+    }
+    const last = library.offset + page.items.length;
+    $("#pager").hidden = page.total <= PAGE_SIZE && library.offset === 0;
+    $("#page-info").textContent = page.items.length ? `${library.offset + 1}–${last} of ${page.total}` : "";
+    $("#newer").disabled = library.offset === 0;
+    $("#older").disabled = last >= page.total;
   } catch (error) {
     console.warn(error);
   }
 }
 
+let refreshing = null;
+function refreshLibrary() { // at most one reload for a burst of finished jobs
+  clearTimeout(refreshing);
+  refreshing = setTimeout(loadTracks, 300);
+}
+
+function turnPage(step) {
+  library.offset = Math.max(0, library.offset + step * PAGE_SIZE);
+  loadTracks();
+  $("#library").scrollIntoView({ block: "start" });
+}
+
+function filterLibrary() {
+  library.offset = 0;
+  loadTracks();
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
   $("#bpm").addEventListener("input", (e) => { $("#bpm-value").textContent = e.target.value; });
   $("#generate-form").addEventListener("submit", submit);
-  $("#filter-mood").addEventListener("change", loadTracks);
+  $("#key-form").addEventListener("submit", keepKey);
+  $("#forget-key").addEventListener("click", forgetKey);
+  $("#clear-jobs").addEventListener("click", clearFinished);
+  $("#filter-mood").addEventListener("change", filterLibrary);
+  let typing = null;
+  $("#search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(filterLibrary, 250); });
+  $("#newer").addEventListener("click", () => turnPage(-1));
+  $("#older").addEventListener("click", () => turnPage(1));
   await loadOptions();
-  await Promise.all([loadJobs(), loadTracks()]);
-  setInterval(loadJobs, 5000);
+  await loadTracks();
+  watchJobs();
 });
