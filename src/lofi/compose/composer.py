@@ -43,6 +43,7 @@ from lofi.tokens.dataset import PREFIX_LEN
 from lofi.tokens.tokenizer import LofiTokenizer
 
 TRIES = {"loop": 8, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
+MELODY_BOOST = 2.0  # nats added to a melody note's logit where one may begin (see _melody_pass)
 BAR_RETRIES = 4  # a bar of a loop or a melody that its bar check refuses is written again up to this often
 Progress = Callable[[float, str], None]  # share of the composing done (0..1), and what was just done
 MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
@@ -73,6 +74,7 @@ class Pass:
     tries: int
     infill: InfillPlan | None = None
     bar_check: Callable[[list[int]], bool] | None = None  # each bar as it is written (see Continuation)
+    sampling: SamplingConfig | None = None  # its own sampling, else the request's
 
 
 @dataclass
@@ -135,8 +137,8 @@ class Composer:
         def start(i: int) -> None:
             p = passes[i]
             retries = BAR_RETRIES if p.bar_check is not None else 0
-            job = Continuation(p.prompt, p.bars, p.grammar, sampling, seeds[i][len(tried[i])], p.infill,
-                               p.bar_check, retries)  # fmt: skip
+            job = Continuation(p.prompt, p.bars, p.grammar, p.sampling or sampling, seeds[i][len(tried[i])],
+                               p.infill, p.bar_check, retries)  # fmt: skip
             running[batch.add(job)] = i
 
         for i in range(len(passes)):
@@ -196,7 +198,8 @@ class Composer:
 
         return Pass(name, prompt, form.LOOP_BARS, grammar, check, TRIES["loop"], bar_check=bar_check)
 
-    def _fill_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar) -> Pass:
+    def _fill_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar,
+                   sampling: SamplingConfig) -> Pass:  # fmt: skip
         bars = split_bars(loop_tokens, self.tok.bar_id)
         given = drop_parts(self.tok, bars[-1], {DRUMS})
         context = prefix + loop_tokens + [t for bar in bars[:-1] for t in bar]
@@ -207,10 +210,12 @@ class Composer:
             return gate.fill_problems(score, fill, plain)
 
         plan = InfillPlan(self.tok, given, {DRUMS}, grammar)
-        return Pass(name, context, 1, grammar, check, TRIES["fill"], plan)
+        # the whole distribution: the loop's own drum bar is the likeliest, a fill lives in the tail
+        full = SamplingConfig(temperature=sampling.temperature, top_k=0, top_p=1.0)
+        return Pass(name, context, 1, grammar, check, TRIES["fill"], plan, sampling=full)
 
     def _melody_pass(self, name: str, prefix: list[int], loop_tokens: list[int], grammar: Grammar,
-                     programs: set[int], key: Key) -> Pass:  # fmt: skip
+                     programs: set[int], key: Key, sampling: SamplingConfig) -> Pass:  # fmt: skip
         bars = split_bars(loop_tokens, self.tok.bar_id)
         given = [t for bar in bars for t in drop_parts(self.tok, bar, MELODY_PROGRAMS)]
         context = prefix + [t for bar in bars[-2:] for t in bar]  # the model has heard the loop's turn
@@ -225,8 +230,12 @@ class Composer:
             score, written = self._bars(tokens, prefix, count)
             return not gate.melody_bar_problems(score, written, count - 1, chords)
 
-        plan = InfillPlan(self.tok, given, programs, grammar)
-        return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan, bar_check)
+        # at each point where a melody note may begin, the band's next given note is far likelier: the whole
+        # distribution is sampled (no top-k or nucleus cut) and a melody note's odds are raised by
+        # MELODY_BOOST, else the melody rarely begins at all; the gate keeps it sparse
+        plan = InfillPlan(self.tok, given, programs, grammar, boost=MELODY_BOOST)
+        full = SamplingConfig(temperature=sampling.temperature, top_k=0, top_p=1.0)
+        return Pass(name, context, len(bars), grammar, check, TRIES["melody"], plan, bar_check, full)
 
     def _compose(self, request: ComposeRequest, progress: Progress) -> Composition:
         started = time.perf_counter()
@@ -271,18 +280,20 @@ class Composer:
 
         # 2. a fill for every loop and the first melody; 3. the other melodies, on the first one's instrument
         melody_grammar = Grammar(self.tok, strict, bpm, programs=players | MELODY_PROGRAMS, drums=KIT)
-        passes = [self._fill_pass(f"fill {k + 1}", prefix, t, band_grammar) for k, t in enumerate(loop_tokens)]
+        passes = [
+            self._fill_pass(f"fill {k + 1}", prefix, t, band_grammar, sampling) for k, t in enumerate(loop_tokens)
+        ]
         if wanted:
             loop, index = wanted[0]
             passes.append(self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop],
-                                            melody_grammar, set(MELODY_PROGRAMS), key))  # fmt: skip
+                                            melody_grammar, set(MELODY_PROGRAMS), key, sampling))  # fmt: skip
         results = dict(zip((p.name for p in passes), self._write(passes, sampling, generator), strict=True))
         outcomes |= results
         settled(passes[-1].name)
         if len(wanted) > 1:
             chosen = self._melody_program(results[passes[-1].name], prefix, form.LOOP_BARS)
             rest = [self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop], melody_grammar,
-                                      {chosen}, key) for loop, index in wanted[1:]]  # fmt: skip
+                                      {chosen}, key, sampling) for loop, index in wanted[1:]]  # fmt: skip
             outcomes |= dict(zip((p.name for p in rest), self._write(rest, sampling, generator), strict=True))
             settled(rest[-1].name)
 

@@ -251,6 +251,9 @@ class DecodeBatch:
                 allowed[i, r.history[-1]] = False
         configs = [r.job.sampling for r in rows]
         logits = np.where(allowed, self.logits.numpy(), -np.inf)
+        for i, r in enumerate(rows):  # an infill plan may make its part likelier to begin a note
+            if r.cursor is not None and r.cursor.plan.boost and allowed[i, r.cursor.plan.target_ids].any():
+                logits[i, r.cursor.plan.target_ids] += r.cursor.plan.boost
         logits /= np.array([[c.temperature] for c in configs], np.float32)
         ks = [c.top_k if 0 < c.top_k < vocab else vocab for c in configs]
         k = max(ks)

@@ -48,13 +48,18 @@ class InfillPlan:
     (its key and kit masks).
     """
 
-    def __init__(self, tokenizer: LofiTokenizer, given: list[int], target_programs: set[int], grammar: Grammar):
+    def __init__(self, tokenizer: LofiTokenizer, given: list[int], target_programs: set[int], grammar: Grammar,
+                 boost: float = 0.0):  # fmt: skip
+        """``boost``: added to the target's Program logits wherever a target note may begin (0: the model's
+        own odds). A part the given bars do not play is one the model rarely starts on its own."""
         self.tok = tokenizer
+        self.boost = boost
         self.vocab = tokenizer.vocab_size
         self.program_of = {i: int(v) for i, v in tokenizer.ids_of_type("Program").items()}
         self.position_of = {i: int(v) for i, v in tokenizer.ids_of_type("Position").items()}
         self.position_token = {v: i for i, v in self.position_of.items()}
         self.target = {i for i, p in self.program_of.items() if p in target_programs}
+        self.target_ids = np.array(sorted(self.target))
         if not self.target:
             raise ValueError(f"no Program token for the target programs {sorted(target_programs)}")
         ranks = {part_rank(p, p == DRUMS) for p in target_programs}
