@@ -89,6 +89,18 @@ def test_constant_values_do_not_break_the_kde():
     assert apart.overlap < 0.05 and math.isfinite(apart.kl)
 
 
+def test_a_generated_set_of_equal_values_overlaps_by_the_share_of_the_reference_at_that_value():
+    # every generated track has no empty beat; 90% of the reference has none either: the generated
+    # intra distances are a point mass at 0, and 90% of the inter-set distances sit on it
+    rng = np.random.default_rng(0)
+    reference = np.concatenate([np.zeros(90), rng.uniform(0.01, 0.05, 10)])
+    c = compare("empty_beat_rate", np.zeros(32), reference)
+    assert c.overlap == pytest.approx(0.9)
+    assert "point mass" in c.note
+    apart = compare("x", np.zeros(32), rng.uniform(0.01, 0.05, 100))  # the reference never sits there
+    assert apart.overlap == 0.0
+
+
 def test_undefined_values_are_left_out_and_too_few_give_nan():
     rng = np.random.default_rng(4)
     with_nan = np.concatenate([rng.normal(0, 1, 30), [np.nan] * 5])

@@ -222,19 +222,29 @@ def compare(metric: str, generated: np.ndarray, reference: np.ndarray, seed: int
     grid = _grid(densities)
     p_g, p_r, p_inter = (d(grid) for d in densities)
     notes = [
-        f"{name} distances all equal: a narrow Gaussian stands in for the KDE"
-        for name, d in zip(("intra-generated", "intra-reference", "inter-set"), densities, strict=True)
+        f"{name} distances all equal: a point mass, its overlap the share of inter-set distances at that point; "
+        "a narrow Gaussian stands in for its density in the KL"
+        for name, d in zip(("intra-generated", "intra-reference"), densities, strict=False)
         if d.degenerate
-    ]
+    ] + (["inter-set distances all equal: a narrow Gaussian stands in for the KDE"] if densities[2].degenerate else [])
+
+    def overlap(intra: np.ndarray, density: _Density, p: np.ndarray) -> float:
+        # a set whose values are all equal has all its intra distances at one point: a point mass, whose
+        # overlap with the inter-set distances is the share of those at the same point (a stand-in density's
+        # width would decide the overlap, not the data)
+        if density.degenerate and not densities[2].degenerate:
+            return float(np.mean(np.abs(inter - intra[0]) <= 1e-9 * max(1.0, abs(float(intra[0])))))
+        return overlap_area(p, p_inter, grid)
+
     return Comparison(
         metric,
         g_mean,
         g_sd,
         r_mean,
         r_sd,
-        overlap_area(p_g, p_inter, grid),
+        overlap(intra_g, densities[0], p_g),
         kl_divergence(p_g, p_inter),
-        overlap_area(p_r, p_inter, grid),
+        overlap(intra_r, densities[1], p_r),
         intra_g,
         intra_r,
         inter,
