@@ -27,7 +27,7 @@ def test_tempo_length_and_key_are_the_ones_asked_for(composed):
     assert [round(t.qpm, 3) for t in score.tempos] == [72.0]
     bars = ComposeRequest(bpm=72, minutes=0.75).total_bars
     assert score.end() == bars * 4 * score.tpq  # whole bars: the resolution chord closes the last one
-    scale = Key.parse("D minor").pitch_classes
+    scale = Key.parse("D minor").usable_pitch_classes
     notes = _pitched_notes(score)
     assert notes and all(n.pitch % 12 in scale for n in notes)
 

@@ -16,13 +16,15 @@ def _allowed(grammar, tok, previous_name):
     return {tok.id_to_token[i] for i in mask.nonzero().flatten().tolist()}
 
 
-def test_strict_key_allows_only_scale_pitches_after_a_pitched_program(tok):
-    key = Key.parse("D minor")
+@pytest.mark.parametrize(("key_name", "extra"), [("D minor", {1}), ("F major", set()), ("D dorian", set())])
+def test_strict_key_allows_only_scale_pitches_after_a_pitched_program(tok, key_name, extra):
+    # the scale, and in natural minor its leading tone (C# in D minor: the V7 is A7)
+    key = Key.parse(key_name)
     grammar = Grammar(tok, key, 72)
     allowed = _allowed(grammar, tok, "Program_4")
     assert allowed
     assert all(name.startswith("Pitch_") for name in allowed)
-    assert {int(n.split("_")[1]) % 12 for n in allowed} == set(key.pitch_classes)
+    assert {int(n.split("_")[1]) % 12 for n in allowed} == set(key.pitch_classes) | extra
 
 
 def test_drums_keep_every_drum_sound(tok):

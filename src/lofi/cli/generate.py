@@ -41,7 +41,11 @@ def generate(
         int | None, typer.Option(help="Seed for a reproducible track; random (and recorded) when left out.")
     ] = None,
     strict_key: Annotated[
-        bool, typer.Option("--strict-key/--free-key", help="Keep every pitched note in the key's scale.")
+        bool,
+        typer.Option(
+            "--strict-key/--free-key",
+            help="Keep every pitched note in the key's scale (a minor key keeps its leading tone).",
+        ),
     ] = True,
     temperature: Annotated[float, typer.Option(help="Sampling temperature: lower is safer, higher is wilder.")] = 0.95,
     top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: all).")] = 24,

@@ -50,7 +50,7 @@ class Grammar:
 
         allowed_pitch = list(by_type.get("Pitch", []))
         if key is not None:
-            scale = key.pitch_classes
+            scale = key.usable_pitch_classes
             allowed_pitch = [i for i in allowed_pitch if int(names[i].split("_")[1]) % 12 in scale]
         tempo_ids = by_type.get("Tempo", [])
         if bpm is not None:

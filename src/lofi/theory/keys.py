@@ -112,6 +112,14 @@ class Key:
         return scale_pitch_classes(self.tonic, self.mode)
 
     @property
+    def usable_pitch_classes(self) -> frozenset[int]:
+        """What strict-key composing may play: the scale, and in natural minor its raised seventh too, the
+        leading tone of the V7 that minor progressions resolve from (E7 in A minor, as in harmonic minor)."""
+        if self.mode == "natural_minor":
+            return self.pitch_classes | {(self.tonic + 11) % 12}
+        return self.pitch_classes
+
+    @property
     def quality(self) -> str:
         """The major/minor family: what the third above the tonic is."""
         return "minor" if self.mode in _MINOR_MODES else "major"
