@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 
 from api_helpers import make_settings, serving, wait_job
 from lofi.api import create_app
@@ -141,6 +142,13 @@ def test_unknown_things_are_404(client):
         ({"mood": "chill", "seed": -1}, "seed"),
         ({"mood": "chill", "colour": "blue"}, "colour"),
         ({}, "mood"),
+        # a JSON true is no number (Python counts a bool as an int), nor is a number in a string
+        ({"mood": "chill", "seed": False}, "seed"),
+        ({"mood": "chill", "seed": True}, "seed"),
+        ({"mood": "chill", "bpm": True}, "bpm"),
+        ({"mood": "chill", "minutes": True}, "minutes"),
+        ({"mood": "chill", "bpm": "72"}, "bpm"),
+        ({"mood": "chill", "seed": 2.5}, "seed"),
     ],
 )
 def test_invalid_requests_get_422_naming_the_field(client, body, field):
@@ -497,3 +505,98 @@ def test_the_dashboard_forbids_framing_and_outside_content(client):
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+
+@pytest.fixture(scope="module")
+def no_workers(tmp_path_factory, tiny_checkpoint):
+    """The app with an API key and no workers: jobs stay as the API leaves them."""
+    home = tmp_path_factory.mktemp("no-workers-home")
+    settings = make_settings(home, Path(tiny_checkpoint.path), api_key="s3cret", rate_limit="1000/minute")
+    with TestClient(create_app(settings, start_workers=False), headers={"X-API-Key": "s3cret"}) as client:
+        yield client
+
+
+def test_an_integral_float_is_an_integer_as_json_schema_says(no_workers):
+    job = no_workers.post(f"{V1}/generate", json={"mood": "chill", "bpm": 72.0, "seed": 3.0}).json()
+    assert (job["request"]["compose"]["bpm"], job["request"]["compose"]["seed"]) == (72, 3)
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1", "1e9"])
+def test_times_are_iso_8601_not_numbers(no_workers, value):
+    for name in ("since", "until"):
+        answer = no_workers.get(f"{V1}/tracks", params={name: value})
+        assert answer.status_code == 422, (name, value)
+        (detail,) = answer.json()["detail"]
+        assert detail["loc"] == ["query", name] and "ISO 8601" in detail["msg"]
+    assert no_workers.get(f"{V1}/tracks", params={"until": "2026-01-31T12:00:00Z"}).status_code == 200
+
+
+@pytest.mark.parametrize("key", [None, "", "s3cre"])
+def test_an_empty_api_key_is_no_key(no_workers, key):
+    """Absent, empty or wrong: the same 401, on HTTP and on the WebSocket."""
+    headers = {"X-API-Key": key} if key is not None else {}
+    client = TestClient(no_workers.app)  # without the fixture's key
+    answer = client.post(f"{V1}/generate", json={"mood": "chill"}, headers=headers)
+    assert answer.status_code == 401 and answer.json() == {"detail": "a valid X-API-Key header is required"}
+    assert client.delete(f"{V1}/jobs/nope", headers=headers).status_code == 401
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect(f"{V1}/ws/generate", headers=headers),
+    ):
+        pass
+    assert refused.value.status_code == 401
+
+
+def test_the_api_key_is_a_documented_security_scheme(no_workers):
+    schema = no_workers.get(f"{V1}/openapi.json").json()
+    (scheme,) = schema["components"]["securitySchemes"].values()
+    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schema["paths"]["/api/v1/generate"]["post"]["security"]
+    assert "security" not in schema["paths"]["/api/v1/tracks"]["get"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allow"),
+    [
+        ("PUT", f"{V1}/jobs/some-job", "GET, HEAD, DELETE"),  # two routes share the path
+        ("OPTIONS", f"{V1}/jobs/some-job", "GET, HEAD, DELETE"),
+        ("POST", f"{V1}/tracks", "GET, HEAD"),
+        ("GET", f"{V1}/generate", "POST"),
+        ("DELETE", f"{V1}/health", "GET, HEAD"),
+        ("POST", "/static/app.js", "GET, HEAD"),
+    ],
+)
+def test_405_names_every_method_of_the_path(no_workers, method, url, allow):
+    answer = no_workers.request(method, url)
+    assert answer.status_code == 405 and answer.headers["allow"] == allow
+    assert answer.json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_cancelled_job_reads_cancelled_from_then_on(no_workers):
+    """DELETE cancels: the job is kept for the record (the job list, the metrics), never live again."""
+    job = no_workers.post(f"{V1}/generate", json={"mood": "chill", "seed": 5}).json()
+    cancelled = no_workers.delete(f"{V1}/jobs/{job['id']}").json()
+    assert cancelled["state"] == "cancelled" and cancelled["finished_at"] is not None
+    assert no_workers.get(f"{V1}/jobs/{job['id']}").json() == cancelled
+    running_or_queued = [
+        j["id"] for s in ("queued", "running") for j in no_workers.get(f"{V1}/jobs?state={s}").json()["items"]
+    ]
+    assert job["id"] not in running_or_queued
+    assert no_workers.delete(f"{V1}/jobs/{job['id']}").status_code == 409
+    with no_workers.websocket_connect(f"{V1}/ws/jobs/{job['id']}") as ws:
+        assert ws.receive_json()["state"] == "cancelled"
+        with pytest.raises(WebSocketDisconnect):  # nothing more to follow
+            ws.receive_json()
+
+
+def test_without_a_model_generate_answers_503_not_500(tmp_path):
+    settings = make_settings(tmp_path / "home", tmp_path / "no-model")
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        answer = client.post(f"{V1}/generate", json={"mood": "chill"})
+        assert answer.status_code == 503 and "no model" in answer.json()["detail"]
+        with client.websocket_connect(f"{V1}/ws/generate") as ws:
+            ws.send_json({"mood": "chill"})
+            assert "no model" in ws.receive_json()["error"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 1013  # try again later

@@ -69,3 +69,17 @@ def test_the_schema_is_valid_openapi_3_1_and_names_the_errors(base_url):
     assert "503" not in schema["paths"]["/api/v1/health"]["get"]["responses"]
     for method, path, code in [("post", "/api/v1/generate", "429"), ("get", "/api/v1/tracks", "503")]:
         assert "Retry-After" in schema["paths"][path][method]["responses"][code]["headers"]
+
+
+KEYS = ["D minor", "Dm", "DM", "Bb major", "F#", "A dorian", " g  harmonic_minor ", "C♯ MIXOLYDIAN", "Ebm"]
+NOT_KEYS = ["H", "Bblues", "dorian", "D #", "__main__", "C major!", "", "Dmajorr"]
+
+
+def test_the_documented_key_pattern_is_what_the_server_accepts(base_url):
+    """A fuzzer that sends strings of the pattern gets 202, and strings outside it 422."""
+    schema = httpx.get(f"{base_url}/api/v1/openapi.json", timeout=30).json()
+    pattern = re.compile(schema["components"]["schemas"]["GenerateRequest"]["properties"]["key"]["pattern"])
+    for key in KEYS + NOT_KEYS:
+        answer = httpx.post(f"{base_url}/api/v1/generate", json={"mood": "chill", "key": key}, timeout=30)
+        assert answer.status_code == (202 if pattern.search(key) else 422), key
+        assert (key in KEYS) == bool(pattern.search(key)), key

@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lofi import __version__, tracing
@@ -168,13 +171,21 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     if settings.trusted_proxies:  # the client's address, for the limits and the logs, is the proxy's word
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(health.router)  # never shed (lofi.api.overload.EXEMPT)
-    for router in (options.router, jobs.router, tracks.router, tracks.download):
+    routers = (options.router, jobs.router, tracks.router, tracks.download)
+    for router in routers:
         app.include_router(router, responses=errors(503))
     app.include_router(ws.router)
+    api_routes = [r for router in (health.router, *routers) for r in router.routes if isinstance(r, APIRoute)]
 
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Starlette names the methods of the first route that matched the path only
+            exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(api_routes, request.url.path)}
+        return await http_exception_handler(request, exc)
 
     @app.get(f"{API_PREFIX}/metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -201,6 +212,18 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         )  # fmt: skip
 
     return app
+
+
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: list[APIRoute], path: str) -> str:
+    """The Allow header of a path: every method its routes answer, HEAD with GET (HeadMiddleware); a path
+    no API route has is a static file's, GET and HEAD."""
+    methods = {m for route in routes if route.path_regex.match(path) for m in route.methods} or {"GET"}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(m for m in METHOD_ORDER if m in methods)
 
 
 def _limit_storage(settings: Settings) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
 from lofi.api.ratelimit import BAD_KEY
@@ -42,13 +43,17 @@ def check_key(connection: HTTPConnection, given: str | None) -> None:
         return
     limiter = connection.app.state.limiter
     limiter.check(connection, BAD_KEY)
-    if given is not None and hmac.compare_digest(given.encode(), expected.encode()):
+    if given and hmac.compare_digest(given.encode(), expected.encode()):  # "" is no key, as absent is
         return
     limiter.hit(connection, BAD_KEY)  # 429 when this wrong key was one too many
     raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key header is required")
 
 
-def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+# documented as the API's security scheme; "" is read as no key (None), as an absent header is
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="LOFI_API_KEY, when one is configured.")
+
+
+def require_key(request: Request, x_api_key: Annotated[str | None, Depends(API_KEY)]) -> None:
     check_key(request, x_api_key)
 
 

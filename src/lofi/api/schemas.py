@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from lofi.compose.request import MINUTES_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import PRESETS
 from lofi.theory import Key
+from lofi.theory.keys import _MODE_ALIASES
 from lofi.tokens.tokenizer import TEMPO_RANGE
 
 Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 Format = Literal["wav", "mp3", "stems"]
+
+
+def _json_number(value: Any) -> Any:
+    """A number as JSON means it: true, false and "72" are not numbers (Python counts a bool as an int);
+    an integral float (72.0) is still an integer, as JSON Schema says."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"must be a number, not {type(value).__name__} {value!r}")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+
+
+def _key_pattern() -> str:
+    """What Key.parse reads, as a regular expression for the OpenAPI document (the parser decides; this
+    tells a client, and a fuzzer, which strings are keys): a note, its accidentals, then a mode in any
+    case, its words joined by spaces, "_" or "-"."""
+
+    def anycase(word: str) -> str:
+        return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word)
+
+    modes = sorted((m for m in _MODE_ALIASES if m), key=len, reverse=True)
+    alternatives = "|".join(r"[\s_-]+".join(anycase(w) for w in mode.split(" ")) for mode in modes)
+    # the accidentals are read greedily: "Bblues" is B-flat "lues", never B "blues"
+    return rf"^\s*[A-Ga-g][#♯b♭]*(?![#♯b♭])\s*(?:M|{alternatives})?\s*$"
+
+
+KEY_PATTERN = _key_pattern()
 
 
 class GenerateRequest(BaseModel):
@@ -24,10 +55,15 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mood: Mood = Field(description=f"One of: {', '.join(MOODS)}.")  # type: ignore[valid-type]
-    bpm: int = Field(default=75, ge=TEMPO_RANGE[0], le=TEMPO_RANGE[1], description="Tempo in beats per minute.")
-    key: str = Field(default="C major", max_length=32, description='e.g. "D minor", "Dm", "Bb major", "F#".')
-    minutes: float = Field(default=2.0, ge=MINUTES_RANGE[0], le=MINUTES_RANGE[1], description="Length in minutes.")
-    seed: int | None = Field(default=None, ge=0, lt=2**32, description="Seed; random (and recorded) when absent.")
+    bpm: JsonInt = Field(default=75, ge=TEMPO_RANGE[0], le=TEMPO_RANGE[1], description="Tempo in beats per minute.")
+    key: str = Field(
+        default="C major", max_length=32, description='e.g. "D minor", "Dm", "Bb major", "F#".',
+        json_schema_extra={"pattern": KEY_PATTERN},
+    )  # fmt: skip
+    minutes: JsonFloat = Field(default=2.0, ge=MINUTES_RANGE[0], le=MINUTES_RANGE[1], description="Length in minutes.")
+    seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None = Field(
+        default=None, description="Seed; random (and recorded) when absent."
+    )
     preset: PresetName = Field(default="dusty", description="Effects preset.")  # type: ignore[valid-type]
     formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")
     video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
@@ -120,7 +156,8 @@ ERRORS = {
     404: "No such job, track or file.",
     409: "The job already ended.",
     429: "Too many jobs, or too many wrong API keys, from this client: wait Retry-After seconds.",
-    503: "The server is busy (LOFI_MAX_REQUESTS_IN_FLIGHT requests in hand): wait Retry-After seconds.",
+    503: "The server is busy (LOFI_MAX_REQUESTS_IN_FLIGHT requests in hand): wait Retry-After seconds. "
+    "POST /generate also answers 503 when the server has no model.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 

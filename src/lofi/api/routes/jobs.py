@@ -16,6 +16,7 @@ from lofi.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
 STATES = ("queued", "running", "done", "failed", "cancelled")
+NO_MODEL = "no model is loaded: the server cannot make tracks (see /api/v1/ready)"
 
 
 def job_public(record: JobRecord) -> JobPublic:
@@ -41,7 +42,8 @@ def _is_path(value: Any) -> bool:
 
 
 def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
-    """The pipeline's request and options from the API's body; the job as the queue recorded it."""
+    """The pipeline's request and options from the API's body; the job as the queue recorded it.
+    503 when the server has no model."""
     from lofi.compose import ComposeRequest
     from lofi.jobs.pipeline import TrackOptions
 
@@ -50,7 +52,11 @@ def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
         audio=bool(body.formats), preset=body.preset, video=body.video, lufs=settings.lufs,
         true_peak_db=settings.true_peak_db, soundfont=settings.soundfont,
     )  # fmt: skip
-    return queue.status(queue.submit(request, options))
+    try:
+        job_id = queue.submit(request, options)
+    except FileNotFoundError:  # the server's model is missing: no request of the client's can help
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_MODEL) from None
+    return queue.status(job_id)
 
 
 @router.post(
@@ -90,7 +96,8 @@ def get_job(job_id: str, queue: QueueDep) -> JobPublic:
     "/jobs/{job_id}", response_model=JobPublic, dependencies=[WriteAccess], responses=errors(401, 404, 409, 429)
 )
 def cancel_job(job_id: str, queue: QueueDep) -> JobPublic:
-    """Cancel a queued or running job; a finished one answers 409."""
+    """Cancel a queued or running job. The job is kept, not deleted: from this answer on it reads as
+    cancelled (with its finish time) and nothing of it moves again; a job that already ended answers 409."""
     record = job_or_404(queue, job_id)
     if str(record.state) in ("done", "failed", "cancelled"):
         raise HTTPException(409, f"job {job_id} already ended ({record.state})")

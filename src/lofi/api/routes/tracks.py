@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from lofi.api.deps import CatalogDep
 from lofi.api.routes import API_PREFIX
@@ -43,7 +43,18 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("out of range once in UTC") from None
 
 
-UTCTime = Annotated[datetime, AfterValidator(_in_utc)]
+def _not_a_number(value: object) -> object:
+    """The document says date-time: "0.5" or "1700000000" is not one (pydantic would read a unix time)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 date and time (e.g. 2026-01-31T12:00:00Z), not a number")
+    return value
+
+
+UTCTime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}  # how Starlette's FileResponse answers a bad Range
 FILE_RESPONSES = {
     200: {"description": "The file.", "content": {"application/octet-stream": {}}},

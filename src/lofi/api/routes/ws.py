@@ -33,6 +33,7 @@ POLL_S = 0.25  # a followed job's progress moves smoothly
 FEED_POLL_S = 1.0  # a dashboard left open costs the catalog two small queries a second
 ENDED = ("done", "failed", "cancelled")
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 LATEST_JOBS = 20  # what the dashboard's job list shows
 
 
@@ -75,7 +76,12 @@ async def generate(websocket: WebSocket) -> None:
             await websocket.close(code=4422)
             return
         queue = websocket.app.state.queue
-        record = await run_in_threadpool(submit, queue, body, websocket.app.state.settings)
+        try:
+            record = await run_in_threadpool(submit, queue, body, websocket.app.state.settings)
+        except HTTPException as exc:  # no model
+            await websocket.send_json({"error": exc.detail})
+            await websocket.close(code=TRY_AGAIN_LATER)
+            return
         await stream(websocket, lambda: [queue.status(record.id)])
 
 
