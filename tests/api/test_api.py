@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
-from api_helpers import make_settings, serving, wait_job
+from api_helpers import make_settings, serving, wait_job, write_library
 from lofi.api import create_app
 
 V1 = "/api/v1"
@@ -600,3 +601,38 @@ def test_without_a_model_generate_answers_503_not_500(tmp_path):
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == 1013  # try again later
+
+
+def test_a_page_of_tracks_shows_every_change_to_the_library(tmp_path, tiny_checkpoint):
+    """Pages are kept between requests; a new track, a changed one, a new file or a planted symlink shows
+    on the next request all the same."""
+    from sqlalchemy import update
+
+    from lofi.catalog import open_catalog
+    from lofi.catalog.models import Track
+    from lofi.catalog.queries import add_track
+
+    home = tmp_path / "home"
+    write_library(home, 3)
+    with TestClient(create_app(make_settings(home, Path(tiny_checkpoint.path)), start_workers=False)) as client:
+
+        def page() -> dict:
+            return {t["id"]: t for t in client.get(f"{V1}/tracks").json()["items"]}
+
+        assert page() == page() and len(page()) == 3
+        folder = home / "tracks" / "library-01"
+        (folder / "notes.txt").write_text("a file added after the page was read")
+        (folder / "escape.txt").symlink_to("/etc/hostname")
+        files = [f["name"] for f in page()["library-01"]["files"]]
+        assert "notes.txt" in files and "escape.txt" not in files
+
+        extra = home / "tracks" / "extra-track"  # a track made since, added to the catalog
+        shutil.copytree(home / "tracks" / "library-00", extra)
+        metadata = json.loads((extra / "metadata.json").read_text()) | {"track_id": "extra-track"}
+        (extra / "metadata.json").write_text(json.dumps(metadata))
+        catalog = open_catalog(make_settings(home, Path(tiny_checkpoint.path)).catalog_url)
+        with catalog, catalog.session() as session:
+            add_track(session, extra)
+            session.execute(update(Track).where(Track.id == "library-02").values(title="Renamed"))
+        tracks = page()
+        assert len(tracks) == 4 and tracks["library-02"]["title"] == "Renamed"

@@ -8,6 +8,9 @@ nor the leftovers of an unfinished or cancelled job are ever served.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -68,12 +71,10 @@ FILE_RESPONSES = {
 
 def track_public(track, request: Request) -> TrackPublic:
     record = track.to_record()
-    files = [
-        FilePublic(
-            name=f.path, size=f.size_bytes, url=str(request.url_for("track_file", track_id=record.id, name=f.path).path)
-        )
-        for f in served_files(track)
-    ]
+    # the paths of track_file and track_preview, written out: url_for searches every route each time, and a
+    # page of tracks has hundreds of files
+    base = f"{request.scope.get('root_path', '')}{API_PREFIX}/tracks/{record.id}"
+    files = [FilePublic(name=f.path, size=f.size_bytes, url=f"{base}/files/{f.path}") for f in listed_files(track)]
     has_picture = any(f.name in PREVIEW_SOURCES for f in files)
     meta = record.metadata or {}
     return TrackPublic(
@@ -94,8 +95,22 @@ def track_public(track, request: Request) -> TrackPublic:
         instruments=meta.get("instruments", []),
         review=meta.get("review") or [],
         files=files,
-        preview=str(request.url_for("track_preview", track_id=record.id).path) if has_picture else None,
+        preview=f"{base}/preview.jpg" if has_picture else None,
     )
+
+
+PAGES_KEPT = 256  # distinct pages (filters, limit, offset) whose JSON is kept
+_pages: OrderedDict[tuple, tuple[tuple, list[tuple[str, list]], bytes]] = OrderedDict()
+_pages_lock = threading.Lock()
+
+
+def _catalog_version(session) -> tuple:
+    """Changes whenever a track is added, removed or updated (``updated_at`` is set on every update)."""
+    from sqlalchemy import func, select
+
+    from lofi.catalog.models import Track
+
+    return tuple(session.execute(select(func.count(), func.max(Track.updated_at))).one())
 
 
 @router.get("", response_model=TracksPublic)
@@ -113,14 +128,29 @@ def list_tracks(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> TracksPublic:
     """Tracks, newest first, filtered by mood, key, tempo, date and title."""
+    # A page is kept as JSON while the catalog's tracks and the page's folders stay as they were: the
+    # library is read far more often than it changes (every dashboard's first look), and building a page
+    # of 24 tracks and their files costs milliseconds of the one core the event loop has.
+    asked = (request.scope.get("root_path", ""), mood, key, bpm_min, bpm_max, since, until, q, limit, offset)
     with catalog.session() as session:
+        version = _catalog_version(session)  # before the page is read: a change in between is seen next time
+        with _pages_lock:
+            kept = _pages.get(asked)
+        if kept is not None and kept[0] == version and all(_listing_kept(f, files) for f, files in kept[1]):
+            return Response(kept[2], media_type="application/json")
         page = queries.list_tracks(
             session, mood=mood, key=key, bpm_min=bpm_min, bpm_max=bpm_max, since=since, until=until, search=q,
             limit=limit, offset=offset,
         )  # fmt: skip
-        return TracksPublic(
-            items=[track_public(t, request) for t in page.items], total=page.total, limit=limit, offset=offset
-        )
+        items = [track_public(t, request) for t in page.items]
+        listings = [(str(t.folder), listed_files(t)) for t in page.items]
+    body = TracksPublic(items=items, total=page.total, limit=limit, offset=offset).model_dump_json().encode()
+    with _pages_lock:
+        _pages[asked] = (version, listings, body)
+        _pages.move_to_end(asked)
+        while len(_pages) > PAGES_KEPT:
+            _pages.popitem(last=False)
+    return Response(body, media_type="application/json")
 
 
 def _track_or_404(session, track_id: str):
@@ -199,6 +229,49 @@ def served_files(track) -> list[queries.TrackFile]:
     """
     folder = Path(track.folder)
     return [f for f in queries.track_files(track) if not (folder / f.path).is_symlink()]
+
+
+LISTINGS_KEPT = 4096  # track folders whose listing is kept: a few pages of every library
+_listings: OrderedDict[str, tuple[tuple[tuple[str, int], ...], list[queries.TrackFile]]] = OrderedDict()
+_listings_lock = threading.Lock()
+
+
+def listed_files(track) -> list[queries.TrackFile]:
+    """``served_files``, kept while no folder of the track's tree changes (files are written to a temporary
+    and renamed into place, and any rename, addition or removal changes its folder's mtime): a page of
+    tracks costs a stat per folder instead of a walk and a stat per file. Files are served only after a
+    fresh ``served_files``, so a stale listing can name a file, never serve one."""
+    folder = str(track.folder)
+    with _listings_lock:
+        kept = _listings.get(folder)
+    if kept is not None and _unchanged(kept[0]):
+        return kept[1]
+    try:  # the folders before the files: a change in between is seen at the next look
+        signature = tuple((path, os.stat(path).st_mtime_ns) for path, _, _ in os.walk(folder))  # noqa: PTH116
+    except OSError:
+        signature = ()
+    files = served_files(track)
+    if signature:
+        with _listings_lock:
+            _listings[folder] = (signature, files)
+            _listings.move_to_end(folder)
+            while len(_listings) > LISTINGS_KEPT:
+                _listings.popitem(last=False)
+    return files
+
+
+def _unchanged(signature: tuple[tuple[str, int], ...]) -> bool:
+    try:
+        return all(os.stat(path).st_mtime_ns == mtime for path, mtime in signature)  # noqa: PTH116 (str paths: cheaper)
+    except OSError:
+        return False
+
+
+def _listing_kept(folder: str, files: list) -> bool:
+    """Whether ``files`` is still the kept listing of ``folder`` and its folders have not changed."""
+    with _listings_lock:
+        kept = _listings.get(folder)
+    return kept is not None and kept[1] is files and _unchanged(kept[0])
 
 
 def file_response(request: Request, track, name: str, attachment: bool = False) -> Response:
