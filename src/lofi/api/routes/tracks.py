@@ -60,8 +60,9 @@ def _not_a_number(value: object) -> object:
 UTCTime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}  # how Starlette's FileResponse answers a bad Range
 FILE_RESPONSES = {
-    200: {"description": "The file.", "content": {"application/octet-stream": {}}},
-    206: {"description": "The bytes the Range asked for.", "content": {"application/octet-stream": {}}},
+    # each file with its own type (audio/mpeg, audio/flac, image/png, audio/midi, application/json...)
+    200: {"description": "The file.", "content": {"*/*": {}}},
+    206: {"description": "The bytes the Range asked for.", "content": {"*/*": {}}},
     304: {"description": "Not modified: the If-None-Match header names the file's ETag."},
     400: {"description": "A malformed Range header.", "content": PLAIN_TEXT},
     416: {"description": "The Range starts past the end of the file.", "content": PLAIN_TEXT},
@@ -168,7 +169,11 @@ def get_track(track_id: str, request: Request, catalog: CatalogDep) -> TrackPubl
 
 @router.get(
     "/{track_id}/preview.jpg", name="track_preview", response_class=FileResponse,
-    responses={200: {"description": "A JPEG.", "content": {"image/jpeg": {}}}, **FILE_RESPONSES},
+    responses={
+        **FILE_RESPONSES,
+        200: {"description": "A JPEG.", "content": {"image/jpeg": {}}},
+        206: {"description": "The bytes of the JPEG the Range asked for.", "content": {"image/jpeg": {}}},
+    },
 )  # fmt: skip
 def track_preview(track_id: str, request: Request, catalog: CatalogDep) -> Response:
     """The track's thumbnail (or cover, or piano roll) as a small JPEG, for lists of tracks.
