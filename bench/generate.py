@@ -209,7 +209,8 @@ runs. Absolute rates move with whatever else the machine runs: compare ratios wi
 {chr(10).join(lines)}
 
 Composing a 3-minute track (rainy, D minor, 72 BPM, seed 7; `auto` is {resolve("auto")}). Tracks differ
-between fp32 and int8 engines (the logits differ slightly), so the quality gate's retries differ too:
+between fp32 and int8 engines (the logits differ slightly), so the quality gate's retries differ too: one
+track's tries decide its time, and the quality table's mean time per track below is the fairer comparison.
 
 {chr(10).join(compose_rows)}
 
