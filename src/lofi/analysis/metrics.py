@@ -69,7 +69,8 @@ class Metrics:
 # Typical ranges (5th to 95th percentile, see normal_ranges) of the bundled corpus: the 3,094 accepted
 # train-split files of `lofi corpus build` (lofi's own lo-fi loops, MMA's hip-hop and jazz grooves, public-domain
 # melodies, OpenMSX), measured once with compute_metrics on the build before hand percussion left every family
-# (measured again on today's 3,111: every bound within 0.01 of its scale, groove_consistency's top 0.994). quality_score measures a track against these unless
+# (measured again on today's 3,111: every bound moves by under 4% of its range's width; the most, groove_consistency's
+# top, to 0.994). quality_score measures a track against these unless
 # given other ranges.
 TYPICAL_RANGES: dict[str, tuple[float, float]] = {
     "pitch_class_entropy": (2.6, 3.09),
