@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from lofi.publish import seo
 from lofi.publish.schedule import UploadPattern
 from lofi.publish.youtube import (
+    DAILY_QUOTA,
     SCOPES,
     QuotaExceeded,
     Retry,
@@ -30,6 +31,7 @@ from lofi.publish.youtube import (
     session_path,
     upload,
 )
+from lofi.settings import Settings
 
 VIDEO_BYTES = 4 * GRANULE + 1000  # four whole chunks and a short last one
 METADATA = {
@@ -284,14 +286,25 @@ def test_quota_of_a_failed_upload_is_kept(cli, fake, home_track):
     assert (home_track / ("video.mp4" + ".upload-session.json")).exists()
 
 
-def test_from_settings_uses_defaults_for_settings_not_there_yet(tmp_path):
-    class Old:  # a Settings without the publishing fields
-        home = tmp_path
-
-    config = YouTubeConfig.from_settings(Old())
+def test_from_settings_defaults(tmp_path):
+    settings = Settings(home=tmp_path)
+    config = YouTubeConfig.from_settings(settings)
     assert config.token_file == tmp_path / "youtube-token.json" and config.privacy == "private"
     assert not config.community and config.api_url == "" and config.playlist_id == ""
-    assert UploadPattern.from_settings(Old()) == UploadPattern()
+    assert config.daily_quota == DAILY_QUOTA
+    assert UploadPattern.from_settings(settings) == UploadPattern()
+
+
+def test_from_settings_reads_every_publishing_setting(tmp_path):
+    settings = Settings(home=tmp_path, youtube_token_file=tmp_path / "t.json", youtube_playlist_id="PL1",
+                        youtube_privacy="unlisted", youtube_community=True, youtube_api_url="http://127.0.0.1:9",
+                        youtube_daily_quota=20000, audience_timezone="Asia/Tokyo", upload_hours=[21, 7],
+                        daily_time="05:30")  # fmt: skip
+    config = YouTubeConfig.from_settings(settings)
+    assert (config.token_file, config.playlist_id, config.privacy) == (tmp_path / "t.json", "PL1", "unlisted")
+    assert (config.community, config.api_url, config.daily_quota) == (True, "http://127.0.0.1:9", 20000)
+    pattern = UploadPattern(timezone="Asia/Tokyo", hours=(7, 21), daily_time="05:30")
+    assert UploadPattern.from_settings(settings) == pattern
 
 
 # ---------------------------------------------------------------------------------------------- the OAuth token

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from lofi.analysis.figures import DEFINITIONS, TARGETS
 from lofi.analysis.metrics import Metrics, compute_metrics
 from lofi.files import atomic_write
 from lofi.moods import MOODS
+from lofi.progress import Count
 from lofi.theory import Key
 
 if TYPE_CHECKING:  # composing needs torch: imported only where a set is generated
@@ -56,7 +57,6 @@ REPORT = "report.md"
 PLOT = "distances.png"
 DATA = "report.json"
 
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass
@@ -373,7 +373,7 @@ def reference_metrics(
     corpus_dir: Path,
     split: str = "val",
     limit: int | None = None,
-    progress: Progress | None = None,
+    progress: Count | None = None,
     sources: Sequence[str] | None = None,
 ) -> list[Metrics]:
     """Metrics of the accepted ``split`` entries of a corpus manifest (the first ``limit`` of them), of the
@@ -429,7 +429,7 @@ def generate_set(
     n: int,
     seed: int = 0,
     minutes: float = 1.5,
-    progress: Progress | None = None,
+    progress: Count | None = None,
     threads: int = 0,
 ) -> list[tuple[ComposeRequest, Composition]]:
     """Compose ``n`` tracks with ``checkpoint`` (see eval_requests); a list of (request, Composition).

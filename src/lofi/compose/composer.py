@@ -37,6 +37,7 @@ from lofi.model.generate import Continuation, DecodeBatch
 from lofi.model.infill import InfillPlan, drop_parts
 from lofi.model.runtime import DECODE_THREADS, torch_threads
 from lofi.model.sampling import SamplingConfig
+from lofi.progress import Progress, no_progress
 from lofi.theory import Key, detect_chords
 from lofi.theory.groove import KIT
 from lofi.tokens.dataset import PREFIX_LEN
@@ -45,7 +46,6 @@ from lofi.tokens.tokenizer import LofiTokenizer
 TRIES = {"loop": 8, "fill": 3, "melody": 3}  # best of this many when no try passes the gate
 MELODY_BOOST = 2.0  # nats added to a melody note's logit where one may begin (see _melody_pass)
 BAR_RETRIES = 4  # a bar of a loop or a melody that its bar check refuses is written again up to this often
-Progress = Callable[[float, str], None]  # share of the composing done (0..1), and what was just done
 MAX_HARMONY_PARTS = 2  # a lo-fi band: drums, a bass, and one or two chord parts (keys, guitar, pad)
 LOOP_PROGRAMS = frozenset(p for p in PALETTE if p not in MELODY_PROGRAMS)
 # the swing written into each mood's MIDI (MPC-style, off-beat 16ths), before a per-track nudge
@@ -161,7 +161,7 @@ class Composer:
     def compose(self, request: ComposeRequest, progress: Progress | None = None) -> Composition:
         """The track ``request`` asks for; ``progress`` hears the share of the passes done and the last one."""
         with torch_threads(self.threads):
-            return self._compose(request, progress or (lambda fraction, message: None))
+            return self._compose(request, progress or no_progress)
 
     # the passes ----------------------------------------------------------------------------------------
 

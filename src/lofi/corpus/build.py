@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,12 +20,12 @@ from lofi.corpus.quality import Checked, Rejected, check_file
 from lofi.corpus.sources import Plan, add_lead, loops_plans, melody_plans, mma_plans, openmsx_plans
 from lofi.files import atomic_write
 from lofi.instruments import MELODY_PROGRAMS
+from lofi.progress import Count
 from lofi.theory import Key, detect_key, realize_numeral
 from lofi.theory.groove import HAND_PERCUSSION
 
 MIDI_SUFFIXES = (".mid", ".midi")
 DEFAULT_SOURCES = ("loops", "mma-lofi", "mma", "melody", "openmsx")
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _rejected(plan_path: str, source: str, reason: str, licence: str | None = No
     return Entry(path=plan_path, source=source, status="rejected", reason=reason, licence=licence)
 
 
-def _run_plans(plans: list[Plan], corpus_dir: Path, options: BuildOptions, progress: Progress | None) -> list[Entry]:
+def _run_plans(plans: list[Plan], corpus_dir: Path, options: BuildOptions, progress: Count | None) -> list[Entry]:
     entries = []
     work = partial(make_plan, corpus_dir=corpus_dir, mma_bin=options.mma_bin)
     for done, (plan, result) in enumerate(run_each(work, plans, options.workers, options.timeout_s), 1):
@@ -204,7 +204,7 @@ def build(
     corpus_dir: Path,
     options: BuildOptions | None = None,
     sources: Iterable[str] = DEFAULT_SOURCES,
-    progress: Progress | None = None,
+    progress: Count | None = None,
 ) -> BuildReport:
     """(Re)build the default sources; users' files already in the manifest are kept."""
     options = options or BuildOptions()
@@ -233,7 +233,7 @@ def add_user_dir(
     directory: Path,
     workers: int = 2,
     timeout_s: float = 20.0,
-    progress: Progress | None = None,
+    progress: Count | None = None,
 ) -> BuildReport:
     """Add every file under ``directory`` (recursively); rejected files are listed with their reason."""
     if not directory.is_dir():

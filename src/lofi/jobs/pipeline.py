@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lofi.compose import Composer, ComposeRequest, write_track
 from lofi.files import atomic_write
 from lofi.model.checkpoint import Checkpoint
+from lofi.progress import Progress, no_progress
 from lofi.publish import publish_step
 from lofi.render.track import RenderOptions, render_midi
 from lofi.settings import DEFAULT_SOUNDFONT
 from lofi.tracing import span
-
-Progress = Callable[[float, str], None]  # fraction of the whole job done (0..1), and what is happening
-
-
-def no_progress(fraction: float, message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)

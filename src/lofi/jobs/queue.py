@@ -70,7 +70,7 @@ class QueueConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> QueueConfig:
-        """The config from Settings; fields Settings does not have yet keep their defaults."""
+        """The config from Settings (LOFI_QUEUE_URL, LOFI_WORKERS, LOFI_JOB_*...); ``overrides`` win."""
         if settings is None:
             from lofi.settings import get_settings
 
@@ -81,16 +81,17 @@ class QueueConfig:
             "run_dir": settings.home / "run",
             "default_model": settings.default_model,
             "torch_threads": max(1, settings.torch_threads),
+            "queue_url": settings.queue_url,
+            "cache_url": settings.cache_url,
+            "cache_size": settings.cache_size,
+            "workers": settings.workers,
+            "max_attempts": settings.job_max_attempts,
+            "retries": settings.job_retries,
+            "time_limit_s": settings.job_time_limit_s,
+            "visibility_timeout_s": settings.queue_visibility_timeout_s,
+            "heartbeat_s": settings.worker_heartbeat_s,
+            "shutdown_grace_s": settings.shutdown_grace_s,
         }
-        names = {
-            "queue_url": "queue_url", "cache_url": "cache_url", "cache_size": "cache_size",
-            "workers": "workers", "max_attempts": "job_max_attempts", "retries": "job_retries",
-            "time_limit_s": "job_time_limit_s", "visibility_timeout_s": "queue_visibility_timeout_s",
-            "heartbeat_s": "worker_heartbeat_s", "shutdown_grace_s": "shutdown_grace_s",
-        }  # fmt: skip
-        for field, setting in names.items():
-            if hasattr(settings, setting):
-                values[field] = getattr(settings, setting)
         return cls(**(values | overrides))
 
     def to_dict(self) -> dict[str, Any]:

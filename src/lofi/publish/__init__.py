@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from lofi.files import atomic_write
+from lofi.progress import Progress, no_progress
 from lofi.publish import art, seo
 from lofi.publish.video import RESOLUTIONS, TEMPLATES, FFmpegNotFound, find_ffmpeg, parse_resolution, render_video
 
-Progress = Callable[[float, str], None]
-
 __all__ = ["RESOLUTIONS", "TEMPLATES", "FFmpegNotFound", "PublishOptions", "publish_step", "publish_track"]
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -47,7 +42,7 @@ def publish_track(
     folder: Path,
     metadata: dict,
     options: PublishOptions = PublishOptions(),
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     taken: Collection[str] = (),
 ) -> dict:
     """Write cover.png, thumbnail.png and (with ``options.video``) video.mp4 into ``folder``.
@@ -118,7 +113,7 @@ def publish_step(
     video: bool = False,
     resolution: str = "1080p",
     template: str = "bars",
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     palette: str | None = None,
 ) -> dict:
     """The pipeline step: ``publish_track`` on a track folder, merged into its metadata.json; returns it.

@@ -33,19 +33,15 @@ import numpy as np
 import soundfile
 
 from lofi.files import atomic_write
+from lofi.progress import Progress, no_progress
 from lofi.publish import art, seo
 from lofi.render import master as mastering
 from lofi.render.loudness import LoudnessMeter
+from lofi.render.track import MP3_QUALITY
 
-Progress = Callable[[float, str], None]
 Audio = Path | np.ndarray  # a file soundfile reads, or (channels, samples) float samples
 BLOCK = 1 << 20  # frames read and mastered at a time: 24 s at 44.1 kHz, about 8 MB of float32 stereo
 MARGIN = 8192  # frames of context around a mastered block: the limiter reaches ~2,800 (3 ms + 60 ms)
-MP3_QUALITY = "V0"
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -184,7 +180,7 @@ def _to_channels(block: np.ndarray, channels: int) -> np.ndarray:
 
 
 def mix_tracks(
-    tracks: Sequence[MixTrack], out: Path, crossfade_s: float = 6.0, progress: Progress = _quiet
+    tracks: Sequence[MixTrack], out: Path, crossfade_s: float = 6.0, progress: Progress = no_progress
 ) -> tuple[MixResult, np.memmap]:
     """Add ``tracks`` with equal-power crossfades into ``out``, a raw float32 file of (samples, channels).
 
@@ -247,7 +243,7 @@ def _master_pass(
     ceiling_db: float,
     trim_db: float = 0.0,
     write: Callable[[np.ndarray], None] | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> _Pass:
     """One read of the mix: gain, limit (unless ``gain_db`` is None: measure as it is), trim; measure, write."""
     total, channels = mixed.shape
@@ -281,7 +277,7 @@ def master_mix(
     lufs: float = -14.0,
     ceiling_db: float = -1.0,
     write: Callable[[np.ndarray], None] | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> dict:
     """Master the (samples, channels) ``mixed`` as ``lofi.render.master.master`` masters a track, in blocks.
 
@@ -377,7 +373,7 @@ def make_mix(
     tracks: Sequence[MixTrack],
     folder: Path,
     options: MixOptions = MixOptions(),
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     extra: dict | None = None,
 ) -> dict:
     """A mix folder: mix.flac, mix.mp3, cover.png, thumbnail.png, video.mp4 (with ``options.video``) and

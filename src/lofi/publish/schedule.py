@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # APScheduler is needed only by the caller that owns a schedu
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
 
+    from lofi.settings import Settings
+
 DAILY_JOB_ID = "lofi-daily"
 
 
@@ -77,14 +79,10 @@ class UploadPattern:
         object.__setattr__(self, "zone", _zone(self.timezone))
 
     @classmethod
-    def from_settings(cls, settings: Any) -> UploadPattern:
-        """The pattern from lofi's Settings; fields it does not have yet keep their defaults."""
-        defaults = cls()
-        return cls(
-            timezone=getattr(settings, "audience_timezone", defaults.timezone),
-            hours=tuple(getattr(settings, "upload_hours", defaults.hours)),
-            daily_time=getattr(settings, "daily_time", defaults.daily_time),
-        )
+    def from_settings(cls, settings: Settings) -> UploadPattern:
+        """The pattern from lofi's Settings (LOFI_AUDIENCE_TIMEZONE, LOFI_UPLOAD_HOURS, LOFI_DAILY_TIME)."""
+        hours = tuple(settings.upload_hours)
+        return cls(timezone=settings.audience_timezone, hours=hours, daily_time=settings.daily_time)
 
     def local(self, when: datetime) -> datetime:
         """``when`` on the audience's clock."""
@@ -153,7 +151,10 @@ def schedule_daily(scheduler: BaseScheduler, job: Callable[[], object], settings
     """
     from apscheduler.triggers.cron import CronTrigger
 
-    pattern = settings if isinstance(settings, UploadPattern) else UploadPattern.from_settings(settings)
+    if settings is None:
+        pattern = UploadPattern()
+    else:
+        pattern = settings if isinstance(settings, UploadPattern) else UploadPattern.from_settings(settings)
 
     at = _clock(pattern.daily_time)
     trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=pattern.zone)

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,9 +26,9 @@ import soundfile
 from PIL import Image
 
 from lofi.files import atomic_write
+from lofi.progress import Progress, no_progress
 from lofi.publish import art
 
-Progress = Callable[[float, str], None]
 TEMPLATES = ("bars", "circle", "rain")
 RESOLUTIONS = {"1080p": (1920, 1080), "720p": (1280, 720)}
 FPS = 30
@@ -498,7 +497,7 @@ def render_video(
     preset: str = X264_PRESET,
     x264_params: str = X264_PARAMS,
     threads: int = 2,
-    progress: Progress = lambda fraction, message: None,
+    progress: Progress = no_progress,
 ) -> dict:
     """Render ``out`` (H.264 + AAC in MP4) for the track ``audio`` (a WAV); returns what metadata records."""
     ffmpeg = find_ffmpeg()

@@ -47,13 +47,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from lofi.files import atomic_write
+from lofi.progress import Progress, no_progress
 from lofi.publish import seo
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
 
+    from lofi.settings import Settings
+
 T = TypeVar("T")
-Progress = Callable[[float, str], None]
 
 # One scope covers all four calls: commentThreads.insert accepts no narrower one.
 SCOPES = ("https://www.googleapis.com/auth/youtube.force-ssl",)
@@ -75,10 +77,6 @@ TOKEN_HELP = (
     "`google-oauthlib-tool --client-secrets client_secret.json --scope {scope} --save --credentials {path}` "
     "(the tool comes with google-auth-oauthlib) and sign in with the channel's Google account"
 )
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 class YouTubeError(RuntimeError):
@@ -136,16 +134,15 @@ class YouTubeConfig:
             raise ValueError(f"chunk size {self.chunk_bytes}: must be a whole multiple of {GRANULE} bytes")
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> YouTubeConfig:
-        """The config from lofi's Settings; fields it does not have yet keep their defaults."""
-        home = Path(getattr(settings, "home", Path.home() / ".lofi"))
+    def from_settings(cls, settings: Settings, **overrides: Any) -> YouTubeConfig:
+        """The config from lofi's Settings (LOFI_YOUTUBE_*); the token file defaults to one in LOFI_HOME."""
         values = {
-            "token_file": getattr(settings, "youtube_token_file", None) or home / "youtube-token.json",
-            "playlist_id": getattr(settings, "youtube_playlist_id", ""),
-            "privacy": getattr(settings, "youtube_privacy", "private"),
-            "community": getattr(settings, "youtube_community", False),
-            "api_url": getattr(settings, "youtube_api_url", ""),
-            "daily_quota": getattr(settings, "youtube_daily_quota", DAILY_QUOTA),
+            "token_file": settings.youtube_token_file or settings.home / "youtube-token.json",
+            "playlist_id": settings.youtube_playlist_id,
+            "privacy": settings.youtube_privacy,
+            "community": settings.youtube_community,
+            "api_url": settings.youtube_api_url,
+            "daily_quota": settings.youtube_daily_quota,
         }
         return cls(**(values | overrides))
 
@@ -628,7 +625,7 @@ class YouTubeClient:
 
     # ---- the whole upload
 
-    def upload(self, plan: UploadPlan, progress: Progress = _quiet) -> UploadResult:
+    def upload(self, plan: UploadPlan, progress: Progress = no_progress) -> UploadResult:
         """Upload ``plan``'s video, then set its thumbnail, add it to the playlist and comment, as planned.
 
         Raises YouTubeError when the video cannot be uploaded; the steps after it only add a warning to
@@ -677,7 +674,7 @@ def upload(
     *,
     credentials: Credentials | None = None,
     spend: Callable[[str], None] | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     sleep: Callable[[float], None] = time.sleep,
 ) -> UploadResult:
     """Upload ``plan`` with a new client: the one call most callers need."""
