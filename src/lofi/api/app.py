@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     app.state.limiter = RateLimiter(settings.rate_limit, _limit_storage(settings), settings.api_key_failures)
     # outermost last: proxy headers -> request id -> HEAD -> CORS -> metrics -> load shedding -> routes
     app.add_middleware(LoadShedding, limit=settings.max_requests_in_flight)  # inside metrics: 503s are counted
-    app.middleware("http")(api_metrics.middleware(app.state.metrics))
+    app.add_middleware(api_metrics.MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]

@@ -13,13 +13,13 @@ those with ``max``, not ``sum``, across replicas. docs/OPERATIONS.md lists every
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, SummaryMetricFamily
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Match
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -133,13 +133,13 @@ class _Snapshot:
         yield from self.jobs_finished.families()
 
 
-def route_of(request: Request) -> str:
+def route_of(scope: dict) -> str:
     """The route template that served the request ("/api/v1/tracks/{track_id}"), or "unmatched"."""
-    route = request.scope.get("route")  # set by the router once a route matched
+    route = scope.get("route")  # set by the router once a route matched
     if route is not None:
         return getattr(route, "path", "unmatched")
     # a mount (static files) leaves no "route" behind, nor does a request turned away before the router
-    return _template(request.app.router.routes, request.scope) or "unmatched"
+    return _template(scope["app"].router.routes, scope) or "unmatched"
 
 
 def _template(routes: Iterable, scope: dict) -> str | None:
@@ -150,19 +150,52 @@ def _template(routes: Iterable, scope: dict) -> str | None:
     return None
 
 
-def middleware(metrics: Metrics):
-    async def observe(request: Request, call_next) -> Response:
-        if request.scope["type"] != "http":
-            return await call_next(request)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = route_of(request)
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+class MetricsMiddleware:
+    """Counts and times each HTTP request by route template, status and method, up to the start of its
+    answer (a big file's transfer is the client's time, not the server's).
 
-    return observe
+    Plain ASGI: it runs for every request, the ones load shedding turns away included, so it must cost
+    the event loop little. Requests turned away before the router are labelled by matching the routes,
+    which is slow: those templates are kept per method and path.
+    """
+
+    KEPT = 1024
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+        self.templates: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        observed = False
+
+        def observe(status: int) -> None:
+            nonlocal observed
+            observed = True
+            route = self.route(scope)
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route, scope["method"]).observe(time.perf_counter() - started)
+
+        async def send_observed(message: dict) -> None:
+            if message["type"] == "http.response.start" and not observed:
+                observe(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            if not observed:  # an error before any answer: the server answers 500
+                observe(500)
+
+    def route(self, scope: dict) -> str:
+        if "route" in scope:
+            return route_of(scope)
+        key = (scope["method"], scope["path"])
+        if (template := self.templates.get(key)) is None:
+            template = self.templates[key] = route_of(scope)
+            if len(self.templates) > self.KEPT:
+                self.templates.popitem(last=False)
+        return template
