@@ -17,11 +17,12 @@ from jobs.conftest import make_config
 from lofi.catalog import JobState
 from lofi.catalog.queries import claim_next, get_job, get_track, job_history, list_tracks
 from lofi.compose import ComposeRequest
+from lofi.jobs.backends import open_queue
 from lofi.jobs.cache import cache_key, checkpoint_id
 from lofi.jobs.distributed import DistributedQueue
 from lofi.jobs.embedded import EmbeddedQueue
 from lofi.jobs.pipeline import TrackOptions
-from lofi.jobs.queue import JobSpec, QueueConfig, open_queue
+from lofi.jobs.queue import JobSpec, QueueConfig
 from lofi.jobs.worker import JobBusy, Runner, describe, remove_stale_temporaries
 from lofi.settings import Settings
 

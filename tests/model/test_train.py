@@ -7,7 +7,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lofi.model import ModelConfig, TrainConfig, load_checkpoint, train
-from lofi.model.train import lr_at
+from lofi.model.train import TrainStatus, lr_at
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,10 +32,17 @@ def test_training_learns_the_pattern_and_writes_its_outputs(
     data, tiny: ModelConfig, tokenizer: dict, out_dir: Path
 ) -> None:
     recipe = TrainConfig(max_steps=100, eval_every=25, checkpoint_every=50, **FAST)
-    result = train(tiny, data, out_dir, recipe, tokenizer, card={"data": "arithmetic runs"}, progress=False)
+    statuses: list[TrainStatus] = []
+    result = train(tiny, data, out_dir, recipe, tokenizer, card={"data": "arithmetic runs"}, progress=statuses.append)
 
     metrics = read_metrics(out_dir)
     assert [m["step"] for m in metrics] == [0, 25, 50, 75, 100]
+    # whoever shows the run hears each step's loss and each evaluation's, in order
+    assert statuses[0] == TrainStatus(0, 100)
+    assert [s.step for s in statuses if s.loss is not None] == list(range(1, 101))
+    assert [(s.step, s.val_loss) for s in statuses if s.val_loss is not None] == [
+        (m["step"], m["val_loss"]) for m in metrics
+    ]
     start = metrics[0]["val_loss"]
     assert start == pytest.approx(math.log(tiny.vocab_size), rel=0.15)  # an untrained model guesses
     assert result.best_val_loss < start / 2
@@ -57,7 +64,7 @@ def test_training_learns_the_pattern_and_writes_its_outputs(
     assert torch.load(out_dir / "last" / "train_state.pt", weights_only=True)["step"] == 100
 
     with pytest.raises(FileExistsError):  # a second fresh run would overwrite this one
-        train(tiny, data, out_dir, recipe, tokenizer, progress=False)
+        train(tiny, data, out_dir, recipe, tokenizer)
 
 
 class Crash(Exception):
@@ -84,12 +91,12 @@ def test_resume_continues_exactly_where_the_run_stopped(
     data, tiny: ModelConfig, tokenizer: dict, tmp_path: Path
 ) -> None:
     recipe = TrainConfig(max_steps=40, eval_every=10, checkpoint_every=20, **FAST)
-    straight = train(tiny, data, tmp_path / "straight", recipe, tokenizer, progress=False)
+    straight = train(tiny, data, tmp_path / "straight", recipe, tokenizer)
 
     with pytest.raises(Crash):
-        train(tiny, CrashAfter(data, 30), tmp_path / "resumed", recipe, tokenizer, progress=False)
+        train(tiny, CrashAfter(data, 30), tmp_path / "resumed", recipe, tokenizer)
     assert [m["step"] for m in read_metrics(tmp_path / "resumed")] == [0, 10, 20, 30]
-    resumed = train(tiny, data, tmp_path / "resumed", recipe, tokenizer, resume=True, progress=False)
+    resumed = train(tiny, data, tmp_path / "resumed", recipe, tokenizer, resume=True)
 
     assert resumed.steps == straight.steps == 40
     a = load_checkpoint(tmp_path / "straight" / "last").model.state_dict()
@@ -105,14 +112,14 @@ def losses(out_dir: Path) -> list[dict]:
 
 def test_patience_stops_a_run_that_cannot_improve(data, tiny: ModelConfig, tokenizer: dict, out_dir: Path) -> None:
     recipe = TrainConfig(max_steps=1000, eval_every=5, patience=1, **{**FAST, "lr": 0.0, "min_lr": 0.0})
-    result = train(tiny, data, out_dir, recipe, tokenizer, progress=False)
+    result = train(tiny, data, out_dir, recipe, tokenizer)
     assert (result.stopped, result.steps, result.best_step) == ("patience", 5, 0)
     assert load_checkpoint(out_dir / "last").card["training"]["steps"] == 5
 
 
 def test_max_minutes_stops_cleanly(data, tiny: ModelConfig, tokenizer: dict, out_dir: Path) -> None:
     recipe = TrainConfig(max_steps=10**6, eval_every=10**5, checkpoint_every=10**5, max_minutes=1 / 60, **FAST)
-    result = train(tiny, data, out_dir, recipe, tokenizer, progress=False)
+    result = train(tiny, data, out_dir, recipe, tokenizer)
     assert result.stopped == "max_minutes"
     assert 0 < result.steps < 10**5
     assert result.wall_s >= 1.0  # the budget (one second) was spent before the run stopped
@@ -124,16 +131,14 @@ def test_max_minutes_stops_cleanly(data, tiny: ModelConfig, tokenizer: dict, out
 
 def test_resume_refuses_a_different_model(data, tiny: ModelConfig, tokenizer: dict, out_dir: Path) -> None:
     recipe = TrainConfig(max_steps=2, eval_every=2, checkpoint_every=2, **FAST)
-    train(tiny, data, out_dir, recipe, tokenizer, progress=False)
+    train(tiny, data, out_dir, recipe, tokenizer)
     wider = ModelConfig.from_dict({**tiny.to_dict(), "n_embd": 128})
     with pytest.raises(ValueError, match="holds a model shaped"):
-        train(wider, data, out_dir, recipe, tokenizer, resume=True, progress=False)
+        train(wider, data, out_dir, recipe, tokenizer, resume=True)
 
 
 def test_a_new_run_can_start_from_trained_weights(data, tiny: ModelConfig, tokenizer: dict, tmp_path: Path) -> None:
-    first = train(
-        tiny, data, tmp_path / "first", TrainConfig(max_steps=60, eval_every=30, **FAST), tokenizer, progress=False
-    )
+    first = train(tiny, data, tmp_path / "first", TrainConfig(max_steps=60, eval_every=30, **FAST), tokenizer)
     second_dir = tmp_path / "second"
     train(
         tiny,
@@ -141,7 +146,6 @@ def test_a_new_run_can_start_from_trained_weights(data, tiny: ModelConfig, token
         second_dir,
         TrainConfig(max_steps=1, eval_every=30, **FAST),
         tokenizer,
-        progress=False,
         init_from=first.best_path,
     )
     # its step-0 validation is the trained model's, not an untrained one's
@@ -154,6 +158,5 @@ def test_a_new_run_can_start_from_trained_weights(data, tiny: ModelConfig, token
             tmp_path / "third",
             TrainConfig(max_steps=1, **FAST),
             tokenizer,
-            progress=False,
             init_from=first.best_path,
         )

@@ -58,7 +58,6 @@ PLOT = "distances.png"
 DATA = "report.json"
 
 
-
 @dataclass
 class Comparison:
     """One metric of the generated and the reference set, with the distance samples behind it."""

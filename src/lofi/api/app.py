@@ -120,7 +120,8 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from lofi.catalog import open_catalog
-        from lofi.jobs.queue import QueueConfig, open_queue
+        from lofi.jobs.backends import open_queue
+        from lofi.jobs.queue import QueueConfig
         from lofi.model import load_checkpoint
 
         app.state.catalog = open_catalog(settings.catalog_url)

@@ -26,7 +26,8 @@ KEYS = ("C major", "D minor", "Eb major", "E minor", "F major", "G major", "A mi
 
 
 def _queue(workers: int | None = None):
-    from lofi.jobs.queue import QueueConfig, open_queue
+    from lofi.jobs.backends import open_queue
+    from lofi.jobs.queue import QueueConfig
 
     config = QueueConfig.from_settings(get_settings(), **({"workers": workers} if workers else {}))
     return open_queue(config)
@@ -212,7 +213,8 @@ def worker(
 ) -> None:
     """Run job workers in the foreground: Celery's when LOFI_QUEUE_URL is set, embedded ones otherwise."""
     with user_errors():
-        from lofi.jobs.queue import QueueConfig, run_worker
+        from lofi.jobs.backends import run_worker
+        from lofi.jobs.queue import QueueConfig
 
         config = QueueConfig.from_settings(get_settings())
         kind = f"Celery on {config.queue_url}" if config.queue_url else f"embedded, catalog {config.catalog_url}"

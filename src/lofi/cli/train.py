@@ -7,10 +7,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from lofi.cli.common import console, progress_bar, user_errors
 from lofi.settings import get_settings
+
+
+def training_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[tok_s]} tok/s"),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def train(
@@ -49,6 +61,7 @@ def train(
         from lofi.corpus.build import stats as corpus_stats
         from lofi.model import TrainConfig, model_config
         from lofi.model import train as run_training
+        from lofi.model.train import TrainStatus
         from lofi.tokens.corpus import tokenize_corpus
         from lofi.tokens.dataset import WindowDataset
         from lofi.tokens.tokenizer import LofiTokenizer
@@ -93,16 +106,28 @@ def train(
             f"training [bold]{size}[/] on {data.token_count('train'):,} tokens "
             f"({data.token_count('val'):,} validation) into {run_dir}"
         )
-        result = run_training(
-            model_config(size, tok.vocab_size, dropout=dropout),
-            data,
-            run_dir,
-            recipe,
-            tok.to_dict(),
-            card=card,
-            resume=resume,
-            init_from=init_from,
-        )
+        with training_bar() as bar:
+            task = bar.add_task("train", total=recipe.max_steps, loss="-", val="-", tok_s="-")
+
+            def show(status: TrainStatus) -> None:
+                fields = {"completed": status.step}
+                if status.loss is not None:
+                    fields |= {"loss": f"{status.loss:.3f}", "tok_s": f"{status.tokens_per_s:,.0f}"}
+                if status.val_loss is not None:
+                    fields["val"] = f"{status.val_loss:.3f}"
+                bar.update(task, **fields)
+
+            result = run_training(
+                model_config(size, tok.vocab_size, dropout=dropout),
+                data,
+                run_dir,
+                recipe,
+                tok.to_dict(),
+                card=card,
+                resume=resume,
+                progress=show,
+                init_from=init_from,
+            )
         if export is not None:
             if export.exists():
                 shutil.rmtree(export)

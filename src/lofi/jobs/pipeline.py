@@ -64,7 +64,7 @@ def compose_step(
 def render_step(folder: Path, options: TrackOptions) -> None:
     from symusic import Score
 
-    from lofi.analysis.images import pianoroll
+    from lofi.render.images import pianoroll
 
     metadata = read_metadata(folder)
     pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.get("form"), metadata["track_id"])

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 from transformers import GPT2LMHeadModel
 
@@ -69,6 +68,20 @@ class TrainConfig:
             raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class TrainStatus:
+    """Where a run stands, for whoever shows it: after each step (its loss and speed) and each evaluation."""
+
+    step: int
+    max_steps: int
+    loss: float | None = None
+    val_loss: float | None = None
+    tokens_per_s: float | None = None
+
+
+TrainProgress = Callable[[TrainStatus], None]
 
 
 @dataclass
@@ -153,7 +166,7 @@ def train(
     tokenizer: dict[str, Any],
     card: dict[str, Any] | None = None,
     resume: bool = False,
-    progress: bool = True,
+    progress: TrainProgress | None = None,
     init_from: Path | None = None,
 ) -> TrainResult:
     # Imported here: tensorboard is part of the `train` extra, not of lofi's core.
@@ -205,20 +218,12 @@ def train(
     def card_now() -> dict[str, Any]:
         return _card(card, recipe, model_config, n_params, run, device)
 
-    bar = Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[tok_s]} tok/s"),
-        TimeRemainingColumn(),
-        disable=not progress,
-    )
+    report = progress or (lambda status: None)
     with (
         SummaryWriter(str(out_dir / "tb"), purge_step=purge_step) as tb,
         metrics_path.open("a") as metrics,
-        bar,
     ):
-        task = bar.add_task("train", total=recipe.max_steps, completed=run.step, loss="-", val="-", tok_s="-")
+        report(TrainStatus(run.step, recipe.max_steps))
         saved_step = run.step if resume else -1
         while True:
             run.wall_s = wall_before + time.perf_counter() - start
@@ -246,7 +251,7 @@ def train(
                 metrics.write(json.dumps(line) + "\n")
                 metrics.flush()
                 tb.add_scalar("loss/val", run.val_loss, run.step)
-                bar.update(task, val=f"{run.val_loss:.3f}")
+                report(TrainStatus(run.step, recipe.max_steps, val_loss=run.val_loss))
                 window_losses, window_time = [], 0.0
                 stopped = stopped or _stop_reason(run, recipe, time.perf_counter() - start)
 
@@ -278,7 +283,7 @@ def train(
             tb.add_scalar("loss/train", loss_value, run.step)
             tb.add_scalar("lr", lr, run.step)
             tb.add_scalar("tokens_per_s", tok_s, run.step)
-            bar.update(task, completed=run.step, loss=f"{loss_value:.3f}", tok_s=f"{tok_s:,.0f}")
+            report(TrainStatus(run.step, recipe.max_steps, loss=loss_value, tokens_per_s=tok_s))
 
     return TrainResult(
         steps=run.step,

@@ -119,7 +119,7 @@ def _write_mp3(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 
 def write_outputs(rendered: Rendered, folder: Path, title: str | None = None) -> list[str]:
     """track.wav (24-bit), track.mp3, stems/<part>.flac, spectrogram.png, waveform.png; their names."""
-    from lofi.analysis import images
+    from lofi.render import images  # matplotlib, only when pictures are drawn
 
     audio, rate = rendered.mastered.audio, rendered.sample_rate
     jobs = {
