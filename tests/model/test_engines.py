@@ -1,17 +1,12 @@
-import threading
-
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from lofi.model.batching import BatchingDecoder
-from lofi.model.beam import beam_search
 from lofi.model.constraints import Grammar
 from lofi.model.engines import load_engine
 from lofi.model.engines.hf import HFEngine
 from lofi.model.engines.lean import LeanEngine
 from lofi.model.generate import Continuation, decode
-from lofi.model.prune import prune_magnitude, sparsity
 from lofi.model.quantize import is_quantized, quantize_int8
 from lofi.theory import Key
 from lofi.tokens.tokenizer import LofiTokenizer
@@ -61,23 +56,6 @@ def test_a_rows_tokens_do_not_depend_on_its_neighbours(tiny_checkpoint, jobs):
     assert together == alone
 
 
-def test_dynamic_batching_serves_concurrent_jobs(tiny_checkpoint, jobs):
-    expected = decode(LeanEngine(tiny_checkpoint.model, min_rows=4), jobs)
-    decoder = BatchingDecoder(LeanEngine(tiny_checkpoint.model, min_rows=4))
-    results = {}
-
-    def submit(i):
-        results[i] = decoder.decode([jobs[i]])[0]
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    decoder.close()
-    assert [results[i] for i in range(len(jobs))] == expected
-
-
 def test_onnx_logits_match_torch(tiny_checkpoint, tmp_path):
     engine = load_engine(tiny_checkpoint, "onnx", home=tmp_path)
     lean = LeanEngine(tiny_checkpoint.model)
@@ -114,50 +92,6 @@ def test_int8_runs_quantized_modules(tiny_checkpoint):
     logits = engine.prefill(0, _ids(20))
     assert not torch.equal(logits, fp32)
     torch.testing.assert_close(logits, int8, atol=1e-3, rtol=1e-3)  # what runs is the int8 model
-
-
-def test_pruning_zeroes_the_stated_fraction(tiny_checkpoint):
-    pruned = prune_magnitude(tiny_checkpoint.model, 0.3)
-    assert sparsity(pruned) == pytest.approx(0.3, abs=0.01)
-    assert sparsity(tiny_checkpoint.model) < 0.01
-
-
-class _Table:
-    """A fake engine whose next-token log-probs depend only on the last token."""
-
-    n_positions, vocab_size = 16, 3
-
-    def __init__(self, table):
-        self.table = torch.tensor(table).log()
-        self.last: list[int] = []
-
-    def reserve(self, rows):
-        self.last += [0] * (rows - len(self.last))
-
-    def prefill(self, row, ids):
-        self.last[row] = ids[-1]
-        return self.table[ids[-1]]
-
-    def copy(self, src, dst):
-        self.last[dst] = self.last[src]
-
-    def move(self, src, dst):
-        self.last[dst] = self.last[src]
-
-    def step(self, tokens):
-        for i, t in enumerate(tokens.tolist()):
-            self.last[i] = t
-        return self.table[tokens]
-
-
-def test_beam_search_finds_the_likeliest_sequence_that_greedy_misses():
-    # from 0: token 1 (0.6) leads to an even spread; token 2 (0.4) leads to a sure 0
-    engine = _Table([[0.0, 0.6, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.98, 0.01, 0.01]])
-    tokens, score = beam_search(engine, [0], steps=2, width=2)
-    assert tokens == [2, 0]
-    assert score == pytest.approx(float(torch.tensor(0.4 * 0.98).log()), abs=1e-5)
-    greedy, _ = beam_search(engine, [0], steps=2, width=1)
-    assert greedy[0] == 1
 
 
 def test_export_onnx_command(tiny_checkpoint, tmp_path):

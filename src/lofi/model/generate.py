@@ -170,7 +170,7 @@ class _Row:
 
 
 class DecodeBatch:
-    """Rows decoding together on one engine. Not thread-safe: one thread steps it (see batching.py)."""
+    """Rows decoding together on one engine. Not thread-safe: one thread steps it."""
 
     def __init__(self, engine: Engine):
         self.engine = engine

@@ -9,7 +9,7 @@ CPU), so its outputs match transformers' to float rounding (tests/model/test_eng
 
 Batch invariance: with MKL on AVX2, a matrix product's rows come out bit-identical for any number of
 rows from 4 up, but not below (a different kernel). ``min_rows=4`` pads every step to 4 rows, so a row's
-logits never depend on its neighbours: dynamic batching then keeps tracks byte-reproducible.
+logits never depend on its neighbours: a section decoded beside others comes out as it would alone.
 
 Linear layers are anything callable on [n, in]: the fp32 weights (Conv1D layout, ``x @ W + b``), or the
 int8 dynamic-quantized ``Linear`` modules of lofi.model.quantize, so the int8 engine is this same loop.

@@ -1,8 +1,8 @@
-"""Magnitude pruning: zero the smallest weights of every projection matrix.
+"""Magnitude pruning for bench/generate.py: zero the smallest weights of every projection matrix.
 
-A utility to measure, not a default: on a model this small, zeros do not run faster with dense
-kernels, and the quality cost grows quickly (bench/generate.py measures `lofi eval` metrics of
-pruned models against fp32; docs/BENCHMARKS.md has the numbers).
+A measurement, not a feature: on a model this small, zeros do not run faster with dense kernels (the
+ONNX and lean engines), so a pruned model composes no faster, and its quality cost grows with the
+fraction (docs/BENCHMARKS.md). That is why lofi offers no pruning command.
 """
 
 from __future__ import annotations
