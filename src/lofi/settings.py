@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default="30/minute", description="Jobs a client may submit (POST /api/v1/generate and /ws/generate)."
     )
     max_requests_in_flight: int = Field(
-        default=16,
+        default=4,  # on 2 cores, 16 route threads starved /health of the event loop (docs/BENCHMARKS.md)
         ge=0,
         description="HTTP requests the API works on at once (from arrival until the answer starts); past it "
         "503 with Retry-After, so the wait cannot grow without bound. /health, /ready and /metrics are "

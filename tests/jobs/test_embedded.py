@@ -15,7 +15,7 @@ from jobs.conftest import assert_complete_track, composed_with_seed, make_config
 from lofi.catalog import JobState
 from lofi.catalog.queries import claim_next, list_tracks, transition
 from lofi.compose import ComposeRequest
-from lofi.jobs.embedded import EmbeddedQueue, FileLiveness
+from lofi.jobs.embedded import WORKER_NICENESS, EmbeddedQueue, FileLiveness
 from lofi.jobs.pipeline import TrackOptions
 
 # the module's tests share its worker processes: one xdist worker runs them all (with --dist loadgroup)
@@ -66,7 +66,10 @@ def test_bad_input_fails_with_a_reason_and_other_jobs_go_on(queue, tiny_model, t
 def test_a_job_runs_in_a_worker_process_and_reports_its_steps(queue):
     job = queue.wait(running(queue).submit(REQUEST, TrackOptions(audio=False)), timeout_s=180)
     assert job.state is JobState.DONE and job.progress == 1.0 and job.attempts == 1
-    assert int(job.worker_id.split(":")[2]) in queue.worker_pids  # a worker process, not this one
+    worker = int(job.worker_id.split(":")[2])
+    assert worker in queue.worker_pids  # a worker process, not this one
+    # it yields the CPU to the server it runs beside
+    assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
     events = queue.events(job.id)
     assert [events[0].state, events[1].state, events[-1].state] == ["queued", "running", "done"]
     assert {"composing", "analyzing", "drawing"} <= {e.message for e in events}

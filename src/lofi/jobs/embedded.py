@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"  # the kind in embedded workers' ids
 RECOVER_EVERY_S = 30.0
+WORKER_NICENESS = 10  # added to a worker process's niceness (os.nice): jobs yield the CPU to the API
 
 
 class FileLiveness:
@@ -98,6 +99,9 @@ def work(
     """
     import torch
 
+    # below the API's priority: on a small machine the server answers while a job composes and renders
+    # (docs/BENCHMARKS.md, API under load); alone on a machine the worker loses nothing by it
+    os.nice(WORKER_NICENESS)
     if log_config is not None:
         logs.apply(log_config)
     if otlp_endpoint:
