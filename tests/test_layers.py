@@ -17,7 +17,8 @@ SRC = Path(lofi.__file__).parent
 
 # lowest first; a package may import from any layer below its own, never from its own layer or above
 LAYERS = (
-    {"settings", "files", "progress", "instruments", "moods", "tracing"},
+    {"settings", "files", "progress", "instruments", "moods", "tracing", "limits"},
+    {"track"},  # the track folder: ground floor, above files (atomic writes), below the catalog that reads it
     {"logs", "theory", "catalog"},
     {"corpus"},
     {"tokens"},
@@ -91,6 +92,16 @@ def test_the_music_layers_load_without_the_server():
     code = (
         "import sys, lofi.compose, lofi.render.track\n"
         "print(sorted(m for m in sys.modules if m.startswith(('fastapi', 'lofi.api', 'lofi.jobs', 'lofi.cli'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_api_loads_without_torch():
+    """Importing the API (what `lofi serve` and every API worker do first) loads no torch, transformers or
+    MidiTok: request validation reads its limits from the ground floor (lofi.limits)."""
+    code = (
+        "import sys, lofi.api.app\nprint(sorted(m for m in ('torch', 'transformers', 'miditok') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

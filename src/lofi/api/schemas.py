@@ -8,12 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
-from lofi.compose.request import MINUTES_RANGE
+from lofi.limits import MINUTES_RANGE, TEMPO_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import PRESETS
 from lofi.theory import Key
 from lofi.theory.keys import _MODE_ALIASES
-from lofi.tokens.tokenizer import TEMPO_RANGE
 
 Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]

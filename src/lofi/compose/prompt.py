@@ -7,8 +7,9 @@ from pathlib import Path
 from symusic import Score
 
 from lofi.corpus.quality import Rejected, check_file, normalize
+from lofi.limits import TEMPO_RANGE
 from lofi.theory import Key, detect_key
-from lofi.tokens.tokenizer import TEMPO_RANGE, LofiTokenizer
+from lofi.tokens.tokenizer import LofiTokenizer
 
 PROMPT_BARS = 8  # bars the model hears before it goes on
 

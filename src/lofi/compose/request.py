@@ -7,12 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lofi.limits import MINUTES_RANGE, SWING_RANGE, TEMPO_RANGE
 from lofi.moods import check_mood
 from lofi.theory import Key
-from lofi.tokens.tokenizer import TEMPO_RANGE
-
-MINUTES_RANGE = (0.25, 10.0)
-SWING_RANGE = (0.5, 0.67)  # straight to triplet
 
 
 @dataclass(frozen=True)

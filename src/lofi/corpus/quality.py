@@ -9,8 +9,8 @@ from pathlib import Path
 from symusic import Score
 
 from lofi.instruments import DRUMS, fold_program, part_rank
+from lofi.limits import TEMPO_RANGE
 
-TEMPO_RANGE = (50.0, 130.0)
 SECONDS_RANGE = (15.0, 15 * 60.0)
 NOTES_PER_SECOND = (0.5, 40.0)
 MAX_TRACKS = 16

@@ -14,10 +14,10 @@ from miditok import REMI, TokenizerConfig
 from symusic import Score
 
 from lofi.instruments import PALETTE
+from lofi.limits import TEMPO_RANGE
 from lofi.moods import MOODS
 from lofi.theory import Key
 
-TEMPO_RANGE = (50, 130)  # one token per BPM: a requested tempo is always representable
 FORMAT = 1
 KEY_TOKENS: tuple[str, ...] = tuple(
     Key(tonic, mode).token for mode in ("major", "natural_minor") for tonic in range(12)

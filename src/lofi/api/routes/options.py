@@ -7,12 +7,11 @@ from pydantic import BaseModel, Field
 
 from lofi.api.deps import SettingsDep
 from lofi.api.routes import API_PREFIX
-from lofi.compose.request import MINUTES_RANGE
+from lofi.limits import MINUTES_RANGE, TEMPO_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import DEFAULT_PRESET, PRESETS
 from lofi.theory.keys import Key
 from lofi.theory.pitch import FLAT_NAMES
-from lofi.tokens.tokenizer import TEMPO_RANGE
 
 router = APIRouter(prefix=API_PREFIX, tags=["options"])
 
