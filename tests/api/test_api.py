@@ -636,3 +636,33 @@ def test_a_page_of_tracks_shows_every_change_to_the_library(tmp_path, tiny_check
             session.execute(update(Track).where(Track.id == "library-02").values(title="Renamed"))
         tracks = page()
         assert len(tracks) == 4 and tracks["library-02"]["title"] == "Renamed"
+
+
+def test_the_api_and_the_cli_build_the_same_options(tmp_path, tiny_checkpoint, monkeypatch):
+    """One builder behind both doors: the server's settings (LOFI_PRESET, LOFI_LUFS) fill what a request
+    leaves out, and the CLI's `lofi generate` with the same settings and flags gets the same options."""
+    from dataclasses import asdict
+
+    from lofi.cli import render as cli_render
+
+    settings = make_settings(tmp_path / "home", Path(tiny_checkpoint.path), preset="tape", lufs=-16.0)
+    monkeypatch.setattr(cli_render, "get_settings", lambda: settings)
+    with TestClient(create_app(settings, start_workers=False)) as client:
+
+        def options(body: dict) -> dict:
+            answer = client.post(f"{V1}/generate", json={"mood": "chill", **body})
+            assert answer.status_code == 202, answer.text
+            return answer.json()["request"]["options"]
+
+        def cli(audio: bool, preset: str | None) -> dict:
+            built = asdict(cli_render.track_options(audio, preset, None, None))
+            return {name: value for name, value in built.items() if name != "soundfont"}  # a server path
+
+        assert options({}) == cli(True, None)
+        assert options({})["preset"] == "tape" and options({})["lufs"] == -16.0
+        assert options({"preset": "vinyl"}) == cli(True, "vinyl")
+        # formats: none is the MIDI alone; any audio format makes the whole audio set
+        assert options({"formats": []}) == cli(False, None) and options({"formats": []})["audio"] is False
+        assert options({"formats": ["mp3"]})["audio"] is True
+        refused = client.post(f"{V1}/generate", json={"mood": "chill", "formats": [], "video": True})
+        assert refused.status_code == 422 and "video needs the audio" in refused.json()["detail"]

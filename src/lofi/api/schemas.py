@@ -63,7 +63,9 @@ class GenerateRequest(BaseModel):
     seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None = Field(
         default=None, description="Seed; random (and recorded) when absent."
     )
-    preset: PresetName = Field(default="dusty", description="Effects preset.")  # type: ignore[valid-type]
+    preset: PresetName | None = Field(  # type: ignore[valid-type]
+        default=None, description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."
+    )
     formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")
     video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
 

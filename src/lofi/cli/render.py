@@ -24,42 +24,13 @@ def track_options(
     template: str = "bars",
     engine: str | None = None,
 ):
-    """The pipeline's audio and video options: what was asked for, settings for the rest; checked up front."""
-    from lofi.jobs.pipeline import TrackOptions
-    from lofi.render.presets import get_preset
-    from lofi.render.synth import check_soundfont
+    """The pipeline's options from the command line's flags (lofi.jobs.options, as the API does)."""
+    from lofi.jobs.options import track_options as build
 
-    settings = get_settings()
-    options = TrackOptions(
-        audio=audio,
-        preset=get_preset(preset or settings.preset).name,
-        lufs=settings.lufs if lufs is None else lufs,
-        true_peak_db=settings.true_peak_db if true_peak is None else true_peak,
-        soundfont=settings.soundfont,
-        video=video,
-        resolution=resolution,
-        template=template,
-        engine=engine,
-    )
-    if engine is not None:
-        from lofi.model.engines import resolve
-
-        resolve(engine)  # an unknown or unavailable engine is the user's error, said before composing
-    if not -40.0 <= options.lufs <= -5.0:
-        raise ValueError(f"--lufs must be between -40 and -5 (got {options.lufs})")
-    if not -12.0 <= options.true_peak_db <= 0.0:
-        raise ValueError(f"--true-peak must be between -12 and 0 dBTP (got {options.true_peak_db})")
-    if audio:
-        check_soundfont(options.soundfont)  # fail before composing, not after
-    if video:
-        from lofi.publish import PublishOptions
-        from lofi.publish.video import find_ffmpeg
-
-        if not audio:
-            raise ValueError("--video needs the audio: leave out --no-audio")
-        PublishOptions(video=True, resolution=resolution, template=template).check()
-        find_ffmpeg()
-    return options
+    return build(
+        get_settings(), audio=audio, preset=preset, lufs=lufs, true_peak=true_peak, video=video,
+        resolution=resolution, template=template, engine=engine,
+    )  # fmt: skip
 
 
 def audio_rows(meta: dict) -> list[tuple[str, str]]:

@@ -45,13 +45,17 @@ def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
     """The pipeline's request and options from the API's body; the job as the queue recorded it.
     503 when the server has no model."""
     from lofi.compose import ComposeRequest
-    from lofi.jobs.pipeline import TrackOptions
+    from lofi.jobs.options import track_options
 
     request = ComposeRequest(mood=body.mood, bpm=body.bpm, key=body.key, minutes=body.minutes, seed=body.seed)
-    options = TrackOptions(
-        audio=bool(body.formats), preset=body.preset, video=body.video, lufs=settings.lufs,
-        true_peak_db=settings.true_peak_db, soundfont=settings.soundfont,
-    )  # fmt: skip
+    # the CLI's builder: LOFI_PRESET, LOFI_LUFS... fill what the body leaves out. formats: [] is the MIDI
+    # alone; any audio format makes the whole audio set (wav, mp3, stems)
+    try:
+        options = track_options(settings, audio=bool(body.formats), preset=body.preset, video=body.video)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except FileNotFoundError as error:  # the server lacks a tool (SoundFont, ffmpeg): not the client's doing
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the server cannot make it: {error}") from None
     try:
         job_id = queue.submit(request, options)
     except FileNotFoundError:  # the server's model is missing: no request of the client's can help
