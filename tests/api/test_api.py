@@ -188,7 +188,7 @@ def test_websocket_follows_a_job_to_the_end(client):
         while True:
             try:
                 events.append(ws.receive_json())
-            except Exception:  # the server closes the socket after the last event
+            except WebSocketDisconnect:  # the server closes the socket after the last event
                 break
     assert events[-1]["state"] == "done"
     progress = [e["progress"] for e in events]
@@ -202,7 +202,7 @@ def test_websocket_generate_submits_and_streams(client):
         while True:
             try:
                 events.append(ws.receive_json())
-            except Exception:
+            except WebSocketDisconnect:  # after the last event
                 break
     assert events[0]["request"]["compose"]["seed"] == 31
     assert events[-1]["state"] == "done"
