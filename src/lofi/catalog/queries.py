@@ -10,7 +10,6 @@ processes racing on one job cannot both win, on SQLite or on PostgreSQL.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lofi.catalog.models import TRANSITIONS, Job, JobEvent, JobState, Track, Upload, utcnow
+from lofi.track import TrackFolder
 
 T = TypeVar("T")
 # YouTube's API quota is per day from midnight to midnight Pacific time (the Cloud console says so)
@@ -119,8 +119,7 @@ def add_track(session: Session, folder: Path) -> Track:
     adding the same folder at once, still leave exactly one row.
     """
     folder = Path(folder)
-    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-    values = track_values(folder, metadata)
+    values = track_values(folder, TrackFolder(folder).metadata.to_dict())
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         insert = (sqlite if dialect == "sqlite" else postgresql).insert(Track.__table__).values(**values)

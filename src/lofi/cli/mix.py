@@ -10,7 +10,6 @@ carries the tracklist with a time for each track at the middle of its crossfade.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from rich.table import Table
 from lofi.cli.common import console, user_errors
 from lofi.moods import MOODS
 from lofi.settings import get_settings
+from lofi.track import METADATA, TrackFolder
 
 
 def _mix_length_s(durations: list[float], crossfade_s: float) -> float:
@@ -42,7 +42,7 @@ def library_tracks(moods: list[str]) -> list[dict]:
     settings = get_settings()
     folders: dict[str, Path] = {}
     if settings.tracks_dir.is_dir():
-        folders |= {p.parent.name: p.parent for p in settings.tracks_dir.glob("*/metadata.json")}
+        folders |= {p.parent.name: p.parent for p in settings.tracks_dir.glob(f"*/{METADATA}")}
     try:
         from lofi.catalog import open_catalog
         from lofi.catalog.queries import list_tracks
@@ -59,16 +59,16 @@ def library_tracks(moods: list[str]) -> list[dict]:
     for track_id, folder in folders.items():
         wav = folder / "track.wav"
         try:
-            metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+            metadata = TrackFolder(folder).metadata
             info = soundfile.info(str(wav))
         except (OSError, ValueError, RuntimeError):
             continue  # no audio (MIDI only) or not a track folder
-        mood = (metadata.get("request") or {}).get("mood") or metadata.get("mood")
+        mood = metadata.requested_mood
         if mood not in moods:
             continue
         found.append({
-            "track_id": track_id, "title": seo.track_name(metadata), "path": wav, "duration_s": info.duration,
-            "mood": mood, "created": metadata.get("created_at") or wav.stat().st_mtime,
+            "track_id": track_id, "title": seo.track_name(metadata.to_dict()), "path": wav,
+            "duration_s": info.duration, "mood": mood, "created": metadata.created_at or wav.stat().st_mtime,
         })  # fmt: skip
     found.sort(key=lambda t: str(t["created"]), reverse=True)
     return found

@@ -8,7 +8,6 @@ is refused before anything is sent. upload.json in the track folder keeps the AP
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from lofi.cli.common import console, user_errors
 from lofi.settings import get_settings
+from lofi.track import TrackFolder
 
 if TYPE_CHECKING:
     from lofi.catalog import Catalog, UploadRecord
@@ -136,7 +136,7 @@ def upload_folder(
     if at and next_slot:
         raise ValueError("give --at or --next-slot, not both")
     pattern, config = publish_settings()
-    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    metadata = TrackFolder(folder).metadata.to_dict()
     track_id = str(metadata.get("track_id") or folder.name)
     moment = now()
     publish_at = _parse_at(at, pattern) if at else None

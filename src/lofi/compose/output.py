@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lofi.compose.composer import Composition
 from lofi.files import atomic_write
+from lofi.track import TrackFolder
 
 
 def write_track(composition: Composition, out_dir: Path) -> Path:
@@ -14,6 +14,5 @@ def write_track(composition: Composition, out_dir: Path) -> Path:
     folder = out_dir / composition.track_id
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "track.mid", lambda p: composition.score.dump_midi(str(p)))
-    text = json.dumps(composition.metadata, indent=2, sort_keys=True) + "\n"
-    atomic_write(folder / "metadata.json", lambda p: p.write_text(text, encoding="utf-8"))
+    TrackFolder.new(folder, composition.metadata).save()
     return folder

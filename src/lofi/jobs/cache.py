@@ -28,6 +28,7 @@ from lofi.catalog.queries import find_done_job, get_track
 from lofi.compose import ComposeRequest
 from lofi.jobs.pipeline import TrackOptions
 from lofi.model.checkpoint import WEIGHTS, Checkpoint
+from lofi.track import TrackFolder
 
 if TYPE_CHECKING:
     from lofi.jobs.queue import QueueConfig
@@ -136,7 +137,7 @@ class GenerationCache:
         if track is None:
             job = find_done_job(session, key)
             track = get_track(session, job.track_id) if job is not None and job.track_id else None
-        if track is not None and not (Path(track.folder) / "metadata.json").is_file():
+        if track is not None and not TrackFolder(track.folder).exists():
             track = None  # deleted from disk since: make it again
         with self._lock:
             if track is None:

@@ -1,24 +1,23 @@
 """One track, start to finish, as named steps that report progress through one callback.
 
 The CLI, the embedded worker and the Celery worker all call ``run_track``; none of them re-implements a
-step. Each step reads and writes the track folder, so metadata.json always says what has been done.
+step. The metadata stays in memory (``lofi.track.TrackFolder``) and is written once after each step, with
+its timing, so metadata.json always says what has been done and is never rewritten within a step.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lofi.compose import Composer, ComposeRequest, write_track
-from lofi.files import atomic_write
 from lofi.model.checkpoint import Checkpoint
 from lofi.progress import Progress, no_progress
-from lofi.publish import publish_step
+from lofi.publish import publish_into
 from lofi.render.track import RenderOptions, render_midi
 from lofi.settings import DEFAULT_SOUNDFONT
 from lofi.tracing import span
+from lofi.track import TrackFolder
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,8 @@ class TrackOptions:
 
 
 def read_metadata(folder: Path) -> dict:
-    return json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-
-
-def write_metadata(folder: Path, metadata: dict) -> None:
-    text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
-    atomic_write(folder / "metadata.json", lambda p: p.write_text(text, encoding="utf-8"))
+    """metadata.json of ``folder`` as plain JSON data."""
+    return TrackFolder(folder).metadata.to_dict()
 
 
 def compose_step(
@@ -61,25 +56,26 @@ def compose_step(
     return write_track(composition, out_dir)
 
 
-def render_step(folder: Path, options: TrackOptions) -> None:
+def render_step(track: TrackFolder, options: TrackOptions) -> None:
+    """The piano roll, and with ``options.audio`` the sound; changes ``track``'s metadata in memory."""
     from symusic import Score
 
     from lofi.render.images import pianoroll
 
-    metadata = read_metadata(folder)
-    pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.get("form"), metadata["track_id"])
+    folder, metadata = track.path, track.metadata
+    pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.form, metadata.track_id)
     if options.audio:
-        request = metadata["request"]
-        render_options = options.render_options(request["mood"], metadata["seed"], swing_written="swing" in metadata)
+        mood = (metadata.request or {})["mood"]
+        render_options = options.render_options(mood, metadata.seed, swing_written=metadata.swing is not None)
         audio = render_midi(folder / "track.mid", folder, render_options)
-        metadata["timings_s"].update({f"render.{k}": v for k, v in audio.pop("timings_s").items()})
-        metadata["audio"] = audio
-    write_metadata(folder, metadata)
+        timings = metadata.timings_s if metadata.timings_s is not None else {}
+        timings.update({f"render.{k}": v for k, v in audio.pop("timings_s").items()})
+        track.update(timings_s=timings, audio=audio)
 
 
-def analyze_step(folder: Path) -> None:
+def analyze_step(track: TrackFolder) -> None:
     """Quality metrics, the lo-fi figures, and the originality verdict when an index exists
-    (`lofi originality build`).
+    (`lofi originality build`); changes ``track``'s metadata in memory.
 
     The quality score is the mean of how typical the track is of the corpus (lofi.analysis.metrics) and
     the share of the lo-fi figures that meet their targets (lofi.analysis.figures).
@@ -93,25 +89,26 @@ def analyze_step(folder: Path) -> None:
     from lofi.analysis.originality import check, default_index_path
     from lofi.theory import Key
 
-    metadata = read_metadata(folder)
-    score = Score(str(folder / "track.mid"))
-    key = Key.parse(metadata["key"])
+    metadata = track.metadata
+    score = Score(str(track.path / "track.mid"))
+    key = Key.parse(metadata.key)
     metrics = compute_metrics(score, key).to_dict()
-    figures = compute_figures(score, metadata.get("form"), metadata.get("chords"), key)
-    metadata["lofi"] = figures.to_dict() | {"heard_key": heard_key(score).name, "misses": figures.failures()}
+    figures = compute_figures(score, metadata.form, metadata.chords, key)
     metrics["typical"] = metrics["quality"]
     metrics["quality"] = (metrics["quality"] + figures.score()) / 2
-    metadata["quality"] = {name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()}
     index = default_index_path()
     if not index.is_file():
-        reason = "no originality index: run `lofi originality build`"
-        metadata["originality"] = {"verdict": "unchecked", "reason": reason}
+        originality = {"verdict": "unchecked", "reason": "no originality index: run `lofi originality build`"}
     else:
         try:
-            metadata["originality"] = check(score, index).to_dict()
+            originality = check(score, index).to_dict()
         except ValueError as exc:  # a damaged index must not cost the track; the verdict says why
-            metadata["originality"] = {"verdict": "unchecked", "reason": str(exc)}
-    write_metadata(folder, metadata)
+            originality = {"verdict": "unchecked", "reason": str(exc)}
+    track.update(
+        lofi=figures.to_dict() | {"heard_key": heard_key(score).name, "misses": figures.failures()},
+        quality={name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()},
+        originality=originality,
+    )
 
 
 def run_track(
@@ -128,21 +125,19 @@ def run_track(
         # composing is half of a job: its passes move the first half of the bar
         folder = compose_step(checkpoint, request, out_dir, threads, options.engine,
                               progress=lambda fraction, message: progress(0.5 * fraction, message))  # fmt: skip
+    track = TrackFolder(folder)
     steps = (
-        ("analyze", 0.5, "analyzing", lambda: analyze_step(folder)),
-        ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(folder, options)),
-        ("publish", 0.7, "publishing", lambda: publish_step(
-            folder, options.video and options.audio, options.resolution, options.template,
+        ("analyze", 0.5, "analyzing", lambda: analyze_step(track)),
+        ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(track, options)),
+        ("publish", 0.7, "publishing", lambda: publish_into(
+            track, options.video and options.audio, options.resolution, options.template,
             progress=lambda f, m: progress(0.7 + 0.3 * f, m),
         )),
     )  # fmt: skip
     for name, fraction, message, step in steps:
         progress(fraction, message)
-        started = time.perf_counter()
-        with span(name, track_id=folder.name):
+        with span(name, track_id=folder.name), track.timed(name):
             step()
-        metadata = read_metadata(folder)
-        metadata["timings_s"][name] = round(time.perf_counter() - started, 3)
-        write_metadata(folder, metadata)
+        track.save()  # the step's results and its timing, in one write
     progress(1.0, "done")
     return folder

@@ -53,6 +53,7 @@ from lofi.jobs.queue import JobSpec, QueueConfig
 from lofi.logs import configure_logging, job_context
 from lofi.logs import current as current_log_config
 from lofi.model.checkpoint import WEIGHTS, Checkpoint, load_checkpoint
+from lofi.track import METADATA, TrackFolder
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,12 @@ def discard_cancelled(session: Session, tracks_dir: Path, job: JobRecord, spec: 
     if any(other.id != job.id and (other.request or {}).get("compose") == asked for other in running):
         return []
     removed = []
-    for metadata in tracks_dir.glob("*/metadata.json"):
+    for metadata in tracks_dir.glob(f"*/{METADATA}"):
         try:
             if metadata.stat().st_mtime < since:
                 continue
-            made = json.loads(metadata.read_text(encoding="utf-8")).get("request")
-        except (OSError, ValueError):  # removed meanwhile, or half written by someone else
+            made = TrackFolder(metadata.parent).metadata.request
+        except (OSError, ValueError):  # removed meanwhile, or not a track folder
             continue
         if made == asked and get_track(session, metadata.parent.name) is None:
             shutil.rmtree(metadata.parent, ignore_errors=True)

@@ -1,24 +1,32 @@
 """Publishing a track: cover, thumbnail, video, and the words that go with them.
 
-``publish_step`` is the pipeline's "publish" step: it reads a track folder's metadata.json, writes
-cover.png, thumbnail.png and (when asked) video.mp4 beside it, and records title, description and tags.
+``publish_into`` is the pipeline's "publish" step: it writes cover.png, thumbnail.png and (when asked)
+video.mp4 into a track folder and records title, description and tags in its metadata (in memory; the
+pipeline saves it). ``publish_step`` does the same to a folder on disk and saves it.
 The parts are usable on their own: ``art`` (pictures), ``video`` (the MP4), ``seo`` (the words).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from lofi.files import atomic_write
 from lofi.progress import Progress, no_progress
 from lofi.publish import art, seo
 from lofi.publish.video import RESOLUTIONS, TEMPLATES, FFmpegNotFound, find_ffmpeg, parse_resolution, render_video
+from lofi.track import METADATA, TrackFolder
 
-__all__ = ["RESOLUTIONS", "TEMPLATES", "FFmpegNotFound", "PublishOptions", "publish_step", "publish_track"]
+__all__ = [
+    "RESOLUTIONS",
+    "TEMPLATES",
+    "FFmpegNotFound",
+    "PublishOptions",
+    "publish_into",
+    "publish_step",
+    "publish_track",
+]
 
 
 @dataclass(frozen=True)
@@ -96,16 +104,30 @@ def names_in_use(folder: Path) -> set[str]:
     """The names of the other tracks beside ``folder`` (the library's folder of tracks): a new track's
     name avoids them, so no two tracks of a small library share a title."""
     names = set()
-    for other in folder.parent.glob("*/metadata.json"):
+    for other in folder.parent.glob(f"*/{METADATA}"):
         if other.parent == folder:
             continue
         try:
-            name = json.loads(other.read_text(encoding="utf-8"))["publish"]["name"]
+            name = (TrackFolder(other.parent).metadata.publish or {})["name"]
         except (OSError, ValueError, KeyError, TypeError):  # not published yet, or not a track folder
             continue
         if isinstance(name, str):
             names.add(name)
     return names
+
+
+def publish_into(
+    track: TrackFolder,
+    video: bool = False,
+    resolution: str = "1080p",
+    template: str = "bars",
+    progress: Progress = no_progress,
+    palette: str | None = None,
+) -> None:
+    """``publish_track`` on a track folder, merged into its metadata in memory (``track.save`` writes it)."""
+    options = PublishOptions(video=video, resolution=resolution, template=template, palette=palette)
+    metadata = track.metadata.to_dict()
+    track.update(**publish_track(track.path, metadata, options, progress, names_in_use(track.path)))
 
 
 def publish_step(
@@ -116,16 +138,8 @@ def publish_step(
     progress: Progress = no_progress,
     palette: str | None = None,
 ) -> dict:
-    """The pipeline step: ``publish_track`` on a track folder, merged into its metadata.json; returns it.
-
-    metadata.json is read and written the way ``lofi.jobs.pipeline`` does (sorted keys, indent 2); this
-    module does not import ``jobs``, which sits above the stages.
-    """
-    folder = Path(folder)
-    path = folder / "metadata.json"
-    metadata = json.loads(path.read_text(encoding="utf-8"))
-    options = PublishOptions(video=video, resolution=resolution, template=template, palette=palette)
-    metadata.update(publish_track(folder, metadata, options, progress, names_in_use(folder)))
-    text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-    return metadata
+    """``publish_into`` on the track folder ``folder``, then its metadata.json saved; returns the metadata."""
+    track = TrackFolder(folder)
+    publish_into(track, video, resolution, template, progress, palette)
+    track.save()
+    return track.metadata.to_dict()
