@@ -136,7 +136,7 @@ def test_lofi_render_renders_any_midi_file(tmp_path):
     ("args", "message"),
     [
         (["--preset", "shiny"], "clean, tape, vinyl, cassette, telephone, dusty"),
-        (["--lufs", "3"], "--lufs must be between"),
+        (["--lufs", "3"], "lufs must be between -40 and -5"),
         (["--mood", "angry"], "chill"),
     ],
 )

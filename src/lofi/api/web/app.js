@@ -13,8 +13,32 @@ const library = { offset: 0, ticket: 0 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
+// A busy server turns requests away at once with 503 and Retry-After (LOFI_MAX_REQUESTS_IN_FLIGHT): a
+// page of the library, with its pictures, can meet that. A turned-away request was not worked on, so it
+// is asked again after the wait the server names (a little jittered), a few times.
+const RETRIES = 4;
+
+async function fetchPatiently(url, options = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(url, options);
+    if (response.status !== 503 || attempt >= RETRIES) return response;
+    const wait = Math.min(Number(response.headers.get("Retry-After")) || 1, 5);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000 * (0.5 + Math.random())));
+  }
+}
+
+// a picture turned away the same way is asked for again once, after a second
+function retryPicture(img) {
+  img.addEventListener("error", () => {
+    if (img.dataset.retried || !img.src) return;
+    img.dataset.retried = "1";
+    const src = img.src;
+    setTimeout(() => { img.src = ""; img.src = src; }, 1000);
+  });
+}
+
 async function getJSON(path) {
-  const response = await fetch(API + path);
+  const response = await fetchPatiently(API + path);
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
@@ -32,7 +56,7 @@ const apiKey = () => localStorage.getItem(KEY_STORE) || "";
 async function write(path, options) {
   const headers = { ...options.headers };
   if (apiKey()) headers["X-API-Key"] = apiKey();
-  const response = await fetch(API + path, { ...options, headers });
+  const response = await fetchPatiently(API + path, { ...options, headers });
   const answer = await response.json().catch(() => null);
   if (response.status === 401) askForKey(apiKey() ? "refused: enter it again" : "needed");
   if (!response.ok) throw new Error(describeError(answer));
@@ -240,6 +264,7 @@ function trackCard(track) {
   const card = $("#track-card").content.firstElementChild.cloneNode(true);
   card.id = `track-${track.id}`;
   const cover = $(".cover", card);
+  retryPicture(cover);
   if (track.preview) cover.src = track.preview; // a small JPEG; the full thumbnail is in the files
   cover.alt = `cover of ${track.title || track.id}`;
   $(".title", card).textContent = track.title || track.id;
