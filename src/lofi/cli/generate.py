@@ -86,9 +86,10 @@ def generate(
     with user_errors():
         from lofi.cli.render import track_options
         from lofi.compose import ComposeRequest
-        from lofi.jobs.pipeline import read_metadata, run_track
+        from lofi.jobs.pipeline import run_track
         from lofi.model import load_checkpoint
         from lofi.model.runtime import DECODE_THREADS
+        from lofi.track import TrackFolder
 
         settings = get_settings()
         if continue_from is not None and (key is None or bpm is None):
@@ -126,7 +127,7 @@ def generate(
                 progress=lambda fraction, message: status.update(f"{message}..."),
                 threads=settings.torch_threads or DECODE_THREADS,
             )
-    meta = read_metadata(folder)
+    meta = TrackFolder(folder).metadata.to_dict()
     table = Table(title=f"[bold]{meta['track_id']}", show_header=False, box=None)
     for label, value in (
         ("key", meta["key"]),

@@ -39,11 +39,6 @@ class TrackOptions:
         )  # fmt: skip
 
 
-def read_metadata(folder: Path) -> dict:
-    """metadata.json of ``folder`` as plain JSON data."""
-    return TrackFolder(folder).metadata.to_dict()
-
-
 def compose_step(
     checkpoint: Checkpoint,
     request: ComposeRequest,
