@@ -6,7 +6,6 @@ Celery when LOFI_QUEUE_URL names a Redis), exactly as the server runs them.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Annotated
 
@@ -16,13 +15,12 @@ from rich.prompt import Confirm, FloatPrompt, IntPrompt, Prompt
 from rich.table import Table
 
 from lofi.cli.common import console, user_errors
+from lofi.jobs.batch import ENDED, batch_requests
 from lofi.moods import MOODS
 from lofi.settings import get_settings
 
 app = typer.Typer(help="List, show and cancel jobs.", no_args_is_help=True)
-ENDED = ("done", "failed", "cancelled")
 DAILY_MINUTES = 3.0  # the length of a channel's daily track
-KEYS = ("C major", "D minor", "Eb major", "E minor", "F major", "G major", "A minor", "Bb major", "B minor", "F minor")
 
 
 def _queue(workers: int | None = None):
@@ -34,35 +32,24 @@ def _queue(workers: int | None = None):
 
 
 def run_jobs(requests: list, options, workers: int) -> list:
-    """Submit the requests, start the workers, show a progress bar per job; the finished jobs."""
-    with _queue(workers) as queue:
-        ids = [queue.submit(request, options) for request in requests]
-        queue.start(workers)
-        started = time.monotonic()
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            tasks = {
-                job_id: progress.add_task(f"{r.mood} {r.key} {r.bpm} BPM", total=1.0, note="queued")
-                for job_id, r in zip(ids, requests, strict=True)
-            }
-            finished: dict[str, object] = {}
-            while len(finished) < len(ids):
-                for job_id in ids:
-                    if job_id in finished:
-                        continue
-                    job = queue.status(job_id)
-                    note = job.message or str(job.state)
-                    progress.update(tasks[job_id], completed=job.progress, note=note)
-                    if str(job.state) in ENDED:
-                        finished[job_id] = job
-                        progress.update(tasks[job_id], completed=1.0, note=str(job.state))
-                time.sleep(0.3)
-        jobs = [finished[job_id] for job_id in ids]
+    """Run the requests as jobs (``lofi.jobs.batch``), with a progress bar per job; the finished jobs."""
+    from lofi.jobs.batch import run_batch
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn())
+    started = time.monotonic()
+    with _queue(workers) as queue, Progress(*columns, console=console) as progress:
+        tasks: dict[str, object] = {}
+
+        def submitted(ids: list[str]) -> None:
+            for job_id, r in zip(ids, requests, strict=True):
+                tasks[job_id] = progress.add_task(f"{r.mood} {r.key} {r.bpm} BPM", total=1.0, note="queued")
+
+        def update(job_id: str, job) -> None:
+            ended = str(job.state) in ENDED
+            note = str(job.state) if ended else job.message or str(job.state)
+            progress.update(tasks[job_id], completed=1.0 if ended else job.progress, note=note)
+
+        jobs = run_batch(queue, requests, options, workers, on_submit=submitted, on_update=update)
     _summary(jobs, time.monotonic() - started)
     return jobs
 
@@ -80,22 +67,6 @@ def _summary(jobs: list, seconds: float) -> None:
             job.error or job.message,
         )
     console.print(table)
-
-
-def _requests(count: int, moods: list[str], key: str | None, bpm: int | None, minutes: float, seed: int | None):
-    from lofi.compose import ComposeRequest
-
-    chooser = random.Random(seed)
-    return [
-        ComposeRequest(
-            mood=moods[i % len(moods)],
-            key=key or chooser.choice(KEYS),
-            bpm=bpm or chooser.randrange(64, 92),
-            minutes=minutes,
-            seed=None if seed is None else seed + i,
-        )
-        for i in range(count)
-    ]
 
 
 def _moods(text: str | None) -> list[str]:
@@ -126,7 +97,7 @@ def batch(
 
         if count < 1 or workers < 1:
             raise ValueError("--count and --workers must be at least 1")
-        requests = _requests(count, _moods(moods), key, bpm, minutes, seed)
+        requests = batch_requests(count, _moods(moods), key, bpm, minutes, seed)
         jobs = run_jobs(requests, track_options(audio, preset, None, None, video), workers)
     if any(str(j.state) != "done" for j in jobs):
         raise typer.Exit(1)
@@ -146,7 +117,7 @@ def daily(
         settings = get_settings()
         if publish:  # before minutes of composing: the upload needs a token file
             _check_can_upload()
-        requests = _requests(
+        requests = batch_requests(
             settings.daily_count, _moods(",".join(settings.daily_moods)), None, None, DAILY_MINUTES, None
         )
         jobs = run_jobs(requests, track_options(True, None, None, None, publish), workers)

@@ -93,8 +93,9 @@ def choose(tracks: list[dict], moods: list[str], seconds: float, crossfade_s: fl
 
 def compose_tracks(seconds: float, moods: list[str], track_minutes: float, crossfade_s: float, **how) -> list[dict]:
     """New tracks, through the job queue, until they make a mix of at least ``seconds``."""
-    from lofi.cli.jobs import _requests, run_jobs
+    from lofi.cli.jobs import run_jobs
     from lofi.cli.render import track_options
+    from lofi.jobs.batch import batch_requests
 
     made: list[dict] = []
     options = track_options(True, how.get("preset"), None, None)
@@ -106,7 +107,7 @@ def compose_tracks(seconds: float, moods: list[str], track_minutes: float, cross
         each = max(track_minutes * 60 - crossfade_s, 1.0)
         count = max(1, math.ceil((seconds - have) / each))
         seed = chooser.randrange(2**31)
-        requests = _requests(count, moods, None, None, track_minutes, seed)
+        requests = batch_requests(count, moods, None, None, track_minutes, seed)
         jobs = run_jobs(requests, options, how.get("workers", 2))
         done = [j.track_id for j in jobs if str(j.state) == "done" and j.track_id]
         if not done:
