@@ -49,7 +49,13 @@ class Settings(BaseSettings):
     )
     audience_timezone: str = Field(default="America/New_York", description="Time zone of the upload schedule.")
     upload_hours: list[int] = Field(default_factory=lambda: [9, 15, 20], description="Local hours of upload slots.")
-    daily_time: str = Field(default="06:00", description="Local time the daily set is made (APScheduler or cron).")
+    daily_time: str = Field(
+        default="", description="Local time (HH:MM) `lofi serve` makes the daily set; empty: it makes none (cron may)."
+    )
+    daily_minutes: float = Field(default=3.0, description="Length of each track of the daily set, in minutes.")
+    daily_publish: bool = Field(
+        default=False, description="`lofi serve` also uploads its daily set (videos, next free slots; needs the token)."
+    )
     youtube_token_file: Path | None = Field(
         default=None, description="OAuth token file; None: home/youtube-token.json."
     )

@@ -9,6 +9,7 @@ was fetched from another host, and that its Content-Security-Policy blocked noth
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,3 +318,31 @@ def test_a_second_tab_sees_the_job_that_is_cancelled_and_cleared(keyed_server, b
         page.wait_for_selector(f"#job-{waiting}")
         assert page.locator(f"#job-{job_id}").count() == 0
     context.close()
+
+
+@pytest.fixture(scope="module")
+def daily_server(tmp_path_factory, tiny_checkpoint) -> Iterator[str]:
+    """A server that makes the daily set at 06:00 in Tokyo (its workers are off: nothing is made here)."""
+    home = tmp_path_factory.mktemp("daily-home")
+    settings = {"daily_time": "06:00", "audience_timezone": "Asia/Tokyo", "daily_count": 4}
+    with lofi_server(home, Path(tiny_checkpoint.path), start_workers=False, **settings) as url:
+        yield url
+
+
+def test_the_dashboard_shows_when_the_daily_set_is_made_next(daily_server, server, browser):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Tokyo"))
+    due = now.replace(hour=6, minute=0, second=0, microsecond=0)
+    due += timedelta(days=1) if due <= now else timedelta(0)
+    with dashboard(browser, daily_server) as page:
+        page.wait_for_function("() => document.querySelector('#daily').textContent.includes('Next')")
+        line = page.text_content("#daily")
+        assert line.startswith("Daily set: 4 tracks at 06:00 Asia/Tokyo.")
+        # the page's own words for the due time, in the audience's zone: the day of the month and 06:00
+        next_run = line.split("Next:")[1]
+        assert re.search(rf"\b{due.day}\b", next_run) and "06:00" in next_run, line
+    with dashboard(browser, server) as page:
+        page.wait_for_function("() => document.querySelector('#daily').textContent.length > 0")
+        assert page.text_content("#daily") == "Daily set: off (LOFI_DAILY_TIME is not set)."

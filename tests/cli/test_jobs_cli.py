@@ -78,10 +78,10 @@ def test_interactive_asks_makes_and_offers_another(home):
 def test_daily_makes_the_configured_set(home, monkeypatch):
     monkeypatch.setenv("LOFI_DAILY_COUNT", "2")
     monkeypatch.setenv("LOFI_DAILY_MOODS", '["sleepy", "jazzy"]')
+    monkeypatch.setenv("LOFI_DAILY_MINUTES", "0.25")
     from lofi.settings import get_settings
 
     get_settings.cache_clear()
-    monkeypatch.setattr("lofi.cli.jobs.DAILY_MINUTES", 0.25)
     result = runner.invoke(app, ["daily", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert sorted(t["request"]["mood"] for t in tracks(home)) == ["jazzy", "sleepy"]

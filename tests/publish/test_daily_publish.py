@@ -4,39 +4,39 @@ public at the next free slot of the schedule."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from fake_youtube import GRANULE, TOKEN, FakeYouTube
+from fake_youtube import TOKEN, FakeYouTube
 from typer.testing import CliRunner
 
 from lofi.cli.main import app
-from lofi.publish.schedule import UploadPattern, next_slots
-from lofi.publish.youtube import Retry, YouTubeConfig, rfc3339
+from lofi.publish.schedule import next_slots
+from lofi.publish.youtube import rfc3339
 
 NOW = datetime(2030, 3, 7, 13, 0, tzinfo=UTC)  # 8:00 in New York: the 9:00 slot is still ahead
 
 
 @pytest.fixture
 def daily(lofi_home, monkeypatch, tiny_checkpoint, tmp_path):
-    """`lofi daily` making two short tracks with the tiny model; uploads go to a fake YouTube at NOW."""
-    from lofi.cli import jobs, publish
+    """`lofi daily` making two short tracks with the tiny model, on a clock stopped at NOW (the scheduler's
+    and the CLI's alike); uploads go to a fake YouTube named by the settings, as a user would name it."""
+    import time_machine
+
     from lofi.settings import get_settings
 
-    monkeypatch.setenv("LOFI_DEFAULT_MODEL", str(tiny_checkpoint.path))
-    monkeypatch.setenv("LOFI_DAILY_COUNT", "2")
-    monkeypatch.setenv("LOFI_DAILY_MOODS", '["rainy", "chill"]')
-    get_settings.cache_clear()
-    monkeypatch.setattr(jobs, "DAILY_MINUTES", 0.25)
-    monkeypatch.setattr(publish, "now", lambda: NOW)
     token = tmp_path / "token.json"
     token.write_text(json.dumps({"token": TOKEN, "refresh_token": "r", "client_id": "c", "client_secret": "s",
                                  "expiry": "2100-01-01T00:00:00Z"}))  # fmt: skip
-    with FakeYouTube() as fake:
-        config = YouTubeConfig(token_file=token, api_url=fake.url, chunk_bytes=4 * GRANULE, retry=Retry(attempts=2))
-        monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), config))
-        yield fake, config
+    with FakeYouTube() as fake, time_machine.travel(NOW, tick=False):
+        for name, value in {
+            "LOFI_DEFAULT_MODEL": str(tiny_checkpoint.path), "LOFI_DAILY_COUNT": "2",
+            "LOFI_DAILY_MOODS": '["rainy", "chill"]', "LOFI_DAILY_MINUTES": "0.25",
+            "LOFI_YOUTUBE_TOKEN_FILE": str(token), "LOFI_YOUTUBE_API_URL": fake.url,
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield fake, token
 
 
 def hold_a_slot(lofi_home, when: datetime) -> None:
@@ -88,11 +88,11 @@ def test_daily_publish_uploads_each_track_at_the_next_free_slots(daily, lofi_hom
 
 
 def test_daily_publish_stops_at_the_quota_and_names_what_is_left(daily, lofi_home, monkeypatch):
-    fake, config = daily
-    from lofi.cli import publish
+    fake, _ = daily
+    from lofi.settings import get_settings
 
-    # room for one upload (1650) only
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), replace(config, daily_quota=2000)))
+    monkeypatch.setenv("LOFI_YOUTUBE_DAILY_QUOTA", "2000")  # room for one upload (1650) only
+    get_settings.cache_clear()
     result = CliRunner().invoke(app, ["daily", "--publish", "--workers", "1"])
     assert result.exit_code == 1
     assert len(fake.videos) == 1 and "needs 1650 YouTube API units and 350 of today's 2000" in result.output
@@ -105,11 +105,12 @@ def test_daily_publish_stops_at_the_quota_and_names_what_is_left(daily, lofi_hom
 
 
 def test_daily_publish_without_a_token_fails_before_composing(daily, lofi_home, monkeypatch, tmp_path):
-    fake, config = daily
-    from lofi.cli import publish
+    fake, _ = daily
+    from lofi.settings import get_settings
 
-    missing = replace(config, token_file=tmp_path / "absent.json")
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), missing))
+    monkeypatch.setenv("LOFI_YOUTUBE_TOKEN_FILE", str(tmp_path / "absent.json"))
+    get_settings.cache_clear()
     result = CliRunner().invoke(app, ["daily", "--publish"])
     assert result.exit_code == 2 and "google-oauthlib-tool" in result.output
+    assert "absent.json" in result.output
     assert not (lofi_home / "tracks").exists() and fake.requests == []

@@ -215,10 +215,19 @@ def cli(lofi_home, fake, config, monkeypatch):
     """`lofi publish` with its settings pointing at the fake, and the track in LOFI_HOME/tracks."""
     from lofi.cli import publish
 
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), config))
+    use_config(monkeypatch, config)
     app = typer.Typer()
     app.add_typer(publish.app, name="publish")
     return lambda *args: CliRunner().invoke(app, ["publish", *args])
+
+
+def use_config(monkeypatch, config: YouTubeConfig) -> None:
+    """The CLI's uploads go through ``config`` (the fake's URL, quick retries), on the real clock."""
+    from lofi.cli import publish
+    from lofi.jobs.upload import Publishing
+    from lofi.settings import get_settings
+
+    monkeypatch.setattr(publish, "publishing", lambda: Publishing(get_settings().catalog_url, UploadPattern(), config))
 
 
 @pytest.fixture
@@ -268,10 +277,9 @@ def test_upload_at_the_next_slot_is_recorded_in_the_catalog(cli, fake, home_trac
 
 
 def test_the_cli_names_a_missing_token_file_in_one_line(cli, fake, home_track, config, monkeypatch, tmp_path):
-    from lofi.cli import publish
 
     missing = YouTubeConfig(token_file=tmp_path / "absent.json", api_url=fake.url)
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), missing))
+    use_config(monkeypatch, missing)
     result = cli("upload", home_track.name)
     assert result.exit_code == 2 and "google-oauthlib-tool" in result.output and fake.requests == []
     assert "Traceback" not in result.output
@@ -363,7 +371,6 @@ def test_a_token_revoked_mid_upload_is_refreshed_and_saved(fake, track, config, 
 def test_quota_is_recorded_in_the_catalog_and_an_upload_over_it_is_refused(cli, fake, home_track, config, monkeypatch):
     from lofi.catalog import open_catalog
     from lofi.catalog.queries import list_uploads, quota_used_today
-    from lofi.cli import publish
     from lofi.settings import get_settings
 
     first = cli("upload", home_track.name)
@@ -373,14 +380,14 @@ def test_quota_is_recorded_in_the_catalog_and_an_upload_over_it_is_refused(cli, 
         assert quota_used_today(session) == 1750 == row.quota_units == sum(fake.quota.values())
 
     # 1750 used of 3400: another whole upload (1750) does not fit, and nothing is sent for it
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), replace(config, daily_quota=3400)))
+    use_config(monkeypatch, replace(config, daily_quota=3400))
     requests_before = len(fake.requests)
     refused = cli("upload", home_track.name, "--again")
     assert refused.exit_code == 2 and "needs 1750 YouTube API units and 1650 of today's 3400" in refused.output
     assert "midnight Pacific" in refused.output and "Traceback" not in refused.output
     assert len(fake.requests) == requests_before and len(fake.videos) == 1
 
-    monkeypatch.setattr(publish, "publish_settings", lambda: (UploadPattern(), replace(config, daily_quota=3500)))
+    use_config(monkeypatch, replace(config, daily_quota=3500))
     again = cli("upload", home_track.name, "--again")
     assert again.exit_code == 0, again.output
     with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:

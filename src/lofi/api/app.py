@@ -35,7 +35,7 @@ from lofi import __version__, tracing
 from lofi.api import metrics as api_metrics
 from lofi.api.overload import LoadShedding
 from lofi.api.ratelimit import RateLimiter
-from lofi.api.routes import API_PREFIX, health, jobs, options, tracks, ws
+from lofi.api.routes import API_PREFIX, health, jobs, options, schedule, tracks, ws
 from lofi.api.schemas import errors
 from lofi.logs import request_context
 from lofi.settings import Settings, get_settings
@@ -134,10 +134,18 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         app.state.queue = queue or open_queue(QueueConfig.from_settings(settings))
         if queue is None and start_workers:
             app.state.queue.start()
+        app.state.daily = None
+        if settings.daily_time:  # the daily set at LOFI_DAILY_TIME; its run is kept in the catalog
+            from lofi.jobs.scheduler import daily_schedule
+
+            app.state.daily = daily_schedule(settings, app.state.catalog, app.state.queue)
+            app.state.daily.start()
         app.state.metrics.jobs_finished.since = datetime.now(UTC)
         try:
             yield
         finally:
+            if app.state.daily is not None:
+                app.state.daily.stop()
             if queue is None:
                 # Graceful shutdown (SIGTERM): uvicorn has stopped taking requests; the embedded workers
                 # take no new job, running ones get settings.shutdown_grace_s to finish, and the rest
@@ -172,7 +180,7 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
     if settings.trusted_proxies:  # the client's address, for the limits and the logs, is the proxy's word
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(health.router)  # never shed (lofi.api.overload.EXEMPT)
-    routers = (options.router, jobs.router, tracks.router, tracks.download)
+    routers = (options.router, jobs.router, tracks.router, tracks.download, schedule.router)
     for router in routers:
         app.include_router(router, responses=errors(503))
     app.include_router(ws.router)

@@ -1,4 +1,4 @@
-"""The catalog: tracks, jobs and uploads in SQLite or PostgreSQL, migrated by Alembic on open."""
+"""The catalog: tracks, jobs, uploads and schedules in SQLite or PostgreSQL, migrated by Alembic on open."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from lofi.catalog.models import (
     JobEvent,
     JobRecord,
     JobState,
+    Schedule,
+    ScheduleRecord,
     Track,
     TrackRecord,
     Upload,
@@ -22,6 +24,8 @@ __all__ = [
     "JobEvent",
     "JobRecord",
     "JobState",
+    "Schedule",
+    "ScheduleRecord",
     "Track",
     "TrackRecord",
     "Upload",

@@ -1,4 +1,4 @@
-"""The catalog's tables: tracks, jobs and their events, uploads; and the frozen records callers pass on.
+"""The catalog's tables: tracks, jobs and their events, uploads, schedules; and the frozen records callers pass on.
 
 Every timestamp is stored and returned in UTC (``UTCDateTime``), so SQLite and PostgreSQL give the same
 answers. Schema changes go through a new Alembic revision in ``migrations/versions``; a test checks the
@@ -220,6 +220,32 @@ class Upload(Base):
         )  # fmt: skip
 
 
+DAILY_SET = "daily"  # the schedule of the daily set (the only one so far)
+
+
+class Schedule(Base):
+    """A recurring run of the server (the daily set): when it is due next, and what its last run made.
+
+    A run first moves ``next_run_at`` on with a compare-and-set UPDATE, so it happens once however many
+    servers share the catalog, and a server started after the due time finds the missed run still due.
+    """
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200))  # e.g. "06:00 America/New_York"; a new rule starts afresh
+    next_run_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None]  # the due time of the last run (not when it ran)
+    last_jobs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_note: Mapped[str] = mapped_column(Text, default="")  # how the last run went, for the dashboard
+
+    def to_record(self) -> ScheduleRecord:
+        return ScheduleRecord(
+            name=self.name, rule=self.rule, next_run_at=self.next_run_at, last_run_at=self.last_run_at,
+            last_jobs=list(self.last_jobs or []), last_note=self.last_note or "",
+        )  # fmt: skip
+
+
 # Records: plain values that outlive the session, for the API, the CLI and the queue.
 
 
@@ -284,3 +310,13 @@ class UploadRecord:
     error: str | None
     quota_units: int = 0
     quota_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    name: str
+    rule: str
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_jobs: list[str]
+    last_note: str

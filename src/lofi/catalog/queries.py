@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from lofi.catalog.models import TRANSITIONS, Job, JobEvent, JobState, Track, Upload, utcnow
+from lofi.catalog.models import TRANSITIONS, Job, JobEvent, JobState, Schedule, Track, Upload, utcnow
 from lofi.track import TrackFolder
 
 T = TypeVar("T")
@@ -484,3 +484,48 @@ def quota_used_today(session: Session, platform: str = "youtube", now: datetime 
         )
     )
     return int(used or 0)
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+
+
+def get_schedule(session: Session, name: str) -> Schedule | None:
+    return session.get(Schedule, name, populate_existing=True)
+
+
+def arm_schedule(session: Session, name: str, rule: str, next_run_at: datetime) -> Schedule:
+    """The schedule ``name`` as stored, created with ``next_run_at`` if new; a changed ``rule`` (another
+    time or zone) starts it afresh at ``next_run_at``, keeping its last run."""
+    schedule = get_schedule(session, name)
+    if schedule is None:
+        schedule = Schedule(name=name, rule=rule, next_run_at=next_run_at, last_jobs=[], last_note="")
+        session.add(schedule)
+    elif schedule.rule != rule:
+        schedule.rule, schedule.next_run_at = rule, next_run_at
+    session.flush()
+    return schedule
+
+
+def claim_run(session: Session, name: str, due: datetime, next_run_at: datetime) -> bool:
+    """Take the run of ``name`` due at ``due``: move it on to ``next_run_at`` if nobody has (compare and
+    set). True for the one caller that wins; False if the run was taken or the schedule changed."""
+    changed = session.execute(
+        update(Schedule)
+        .where(Schedule.name == name, Schedule.next_run_at == due)
+        .values(next_run_at=next_run_at, last_run_at=due, last_jobs=[], last_note="starting")
+        .execution_options(synchronize_session=False)
+    )
+    return changed.rowcount == 1
+
+
+def record_run(session: Session, name: str, *, jobs: list[str] | None = None, note: str | None = None) -> Schedule:
+    """What the last run of ``name`` made (job ids) and how it went (a line for the dashboard)."""
+    schedule = get_schedule(session, name)
+    if schedule is None:
+        raise LookupError(f"no schedule {name!r}")
+    if jobs is not None:
+        schedule.last_jobs = list(jobs)
+    if note is not None:
+        schedule.last_note = note
+    session.flush()
+    return schedule

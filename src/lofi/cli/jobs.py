@@ -20,7 +20,6 @@ from lofi.moods import MOODS
 from lofi.settings import get_settings
 
 app = typer.Typer(help="List, show and cancel jobs.", no_args_is_help=True)
-DAILY_MINUTES = 3.0  # the length of a channel's daily track
 
 
 def _queue(workers: int | None = None):
@@ -35,23 +34,29 @@ def run_jobs(requests: list, options, workers: int) -> list:
     """Run the requests as jobs (``lofi.jobs.batch``), with a progress bar per job; the finished jobs."""
     from lofi.jobs.batch import run_batch
 
+    return with_bars(workers, lambda queue, update: run_batch(queue, requests, options, workers, on_update=update))
+
+
+def with_bars(workers: int, run):
+    """``run(queue, on_update)`` on the configured queue, drawing a bar per job it follows; then a summary
+    table of the jobs run returned (a list of jobs, or an object with ``.jobs``). What run returned."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn())
     started = time.monotonic()
     with _queue(workers) as queue, Progress(*columns, console=console) as progress:
         tasks: dict[str, object] = {}
 
-        def submitted(ids: list[str]) -> None:
-            for job_id, r in zip(ids, requests, strict=True):
-                tasks[job_id] = progress.add_task(f"{r.mood} {r.key} {r.bpm} BPM", total=1.0, note="queued")
-
         def update(job_id: str, job) -> None:
+            if job_id not in tasks:
+                asked = job.request["compose"]
+                title = f"{asked['mood']} {asked['key']} {asked['bpm']} BPM"
+                tasks[job_id] = progress.add_task(title, total=1.0, note="queued")
             ended = str(job.state) in ENDED
             note = str(job.state) if ended else job.message or str(job.state)
             progress.update(tasks[job_id], completed=1.0 if ended else job.progress, note=note)
 
-        jobs = run_batch(queue, requests, options, workers, on_submit=submitted, on_update=update)
-    _summary(jobs, time.monotonic() - started)
-    return jobs
+        result = run(queue, update)
+    _summary(getattr(result, "jobs", result), time.monotonic() - started)
+    return result
 
 
 def _summary(jobs: list, seconds: float) -> None:
@@ -112,49 +117,25 @@ def daily(
 ) -> None:
     """Make the day's set: LOFI_DAILY_COUNT tracks cycling through LOFI_DAILY_MOODS (and upload them)."""
     with user_errors():
-        from lofi.cli.render import track_options
+        from lofi.cli.publish import publishing, say_uploaded
+        from lofi.jobs.daily import make_daily_set
 
         settings = get_settings()
-        if publish:  # before minutes of composing: the upload needs a token file
-            _check_can_upload()
-        requests = batch_requests(
-            settings.daily_count, _moods(",".join(settings.daily_moods)), None, None, DAILY_MINUTES, None
-        )
-        jobs = run_jobs(requests, track_options(True, None, None, None, publish), workers)
-        uploaded = _upload_daily(jobs) if publish else True
-    if any(str(j.state) != "done" for j in jobs) or not uploaded:
+        how = publishing() if publish else None
+        day_set = with_bars(workers, lambda queue, update: make_daily_set(queue, settings, how, workers, None, update))
+        uploads = day_set.uploads
+        if uploads is not None and how is not None:
+            for done in uploads.uploaded:
+                say_uploaded(done, how.pattern)
+            for name, why in uploads.failed:
+                console.print(f"[bold red]upload of {name} failed:[/] {why}", highlight=False)
+            if uploads.left:
+                console.print(
+                    f"[bold red]error:[/] {uploads.quota_error}\nnot uploaded: {', '.join(uploads.left)}",
+                    highlight=False,
+                )
+    if not day_set.ok:
         raise typer.Exit(1)
-
-
-def _check_can_upload() -> None:
-    from lofi.cli.publish import publish_settings
-    from lofi.publish.youtube import SCOPES, TOKEN_HELP, TokenFileMissing
-
-    _, config = publish_settings()
-    if not config.token_file.expanduser().is_file():
-        how = TOKEN_HELP.format(scope=SCOPES[0], path=config.token_file)
-        raise TokenFileMissing(f"--publish needs the YouTube token file {config.token_file}; {how}")
-
-
-def _upload_daily(jobs: list) -> bool:
-    """Upload each finished track, in the order asked, to go public at the next free slot (one each);
-    True when all went up. A refused quota stops the rest, which `lofi publish upload --next-slot` sends later."""
-    from lofi.cli.publish import upload_folder
-    from lofi.publish.youtube import QuotaExceeded, YouTubeError
-
-    folders = [get_settings().tracks_dir / j.track_id for j in jobs if str(j.state) == "done" and j.track_id]
-    ok = True
-    for i, folder in enumerate(folders):
-        try:
-            upload_folder(folder, next_slot=True)
-        except QuotaExceeded as exc:
-            left = ", ".join(f.name for f in folders[i:])
-            console.print(f"[bold red]error:[/] {exc}\nnot uploaded: {left}", highlight=False)
-            return False
-        except (YouTubeError, ValueError, OSError) as exc:
-            console.print(f"[bold red]upload of {folder.name} failed:[/] {exc}", highlight=False)
-            ok = False
-    return ok
 
 
 def interactive() -> None:

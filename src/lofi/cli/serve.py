@@ -20,7 +20,8 @@ def serve(
         bool, typer.Option("--workers/--no-workers", help="Run the embedded job workers in this process.")
     ] = True,
 ) -> None:
-    """Serve the API (/api/v1, docs at /docs) and the web dashboard (/).
+    """Serve the API (/api/v1, docs at /docs) and the web dashboard (/); with LOFI_DAILY_TIME set, make the
+    daily set at that time every day (LOFI_DAILY_PUBLISH: and upload it).
 
     SIGTERM shuts down gracefully: no new requests or jobs, running jobs get LOFI_SHUTDOWN_GRACE_S to
     finish and the rest go back to the queue, then the process exits 0.
@@ -30,9 +31,11 @@ def serve(
 
         from lofi import tracing
         from lofi.api import create_app
+        from lofi.jobs.scheduler import check_daily_settings
         from lofi.logs import configure_logging
 
         settings = get_settings()
+        check_daily_settings(settings)  # a bad LOFI_DAILY_TIME or a missing token is said now, not at 06:00
         configure_logging(settings)  # uvicorn's loggers too: log_config=None below leaves them to us
         tracing.configure_tracing(settings.otlp_endpoint, "lofi-api")
         host, port = host or settings.api_host, port or settings.api_port
@@ -40,6 +43,13 @@ def serve(
             logging.getLogger("lofi.serve").info("serving on http://%s:%s/", host, port)
         else:
             console.print(f"lofi at [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
+            if settings.daily_time:
+                upload = " and uploads it" if settings.daily_publish else ""
+                console.print(
+                    f"it makes the daily set ({settings.daily_count} tracks) at {settings.daily_time} "
+                    f"{settings.audience_timezone}{upload}",
+                    highlight=False,
+                )
         # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
         # found: ours makes that a clean exit (0) instead of death by signal (143)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -11,9 +11,9 @@ time moves by an hour twice a year. A local time that does not exist (the skippe
 published an hour later, at the same UTC instant zoneinfo gives it; a local time that happens twice (the
 repeated hour in autumn) is published once, at its first occurrence.
 
-The daily set (``lofi daily --publish``) is started by ``schedule_daily``: an APScheduler cron job at
-``daily_time`` in the audience's zone, for the server to run while it is up. Without the server, cron
-does the same (``CRON_TZ`` is cronie's and systemd-cron's; elsewhere write the time in the machine's zone)::
+The daily set is made at ``daily_time`` in the audience's zone: by `lofi serve` when LOFI_DAILY_TIME is
+set (``lofi.jobs.scheduler``, through ``schedule_daily``'s APScheduler cron job), or by cron without the
+server (``CRON_TZ`` is cronie's and systemd-cron's; elsewhere write the time in the machine's zone)::
 
     CRON_TZ=America/New_York
     0 6 * * *  lofi daily --publish >> ~/.lofi/daily.log 2>&1
@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:  # APScheduler is needed only by the caller that owns a scheduler
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
+    from apscheduler.triggers.cron import CronTrigger
 
     from lofi.settings import Settings
 
@@ -80,9 +81,11 @@ class UploadPattern:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadPattern:
-        """The pattern from lofi's Settings (LOFI_AUDIENCE_TIMEZONE, LOFI_UPLOAD_HOURS, LOFI_DAILY_TIME)."""
+        """The pattern from lofi's Settings (LOFI_AUDIENCE_TIMEZONE, LOFI_UPLOAD_HOURS, LOFI_DAILY_TIME; an
+        empty daily time, the server's "no daily set", keeps 06:00 for a crontab's line)."""
         hours = tuple(settings.upload_hours)
-        return cls(timezone=settings.audience_timezone, hours=hours, daily_time=settings.daily_time)
+        daily_time = settings.daily_time or cls.daily_time
+        return cls(timezone=settings.audience_timezone, hours=hours, daily_time=daily_time)
 
     def local(self, when: datetime) -> datetime:
         """``when`` on the audience's clock."""
@@ -149,19 +152,22 @@ def schedule_daily(scheduler: BaseScheduler, job: Callable[[], object], settings
     audience's zone, so the job keeps its local time across daylight saving changes. A run missed while
     the server was down still happens if it is less than an hour late, once.
     """
-    from apscheduler.triggers.cron import CronTrigger
-
     if settings is None:
         pattern = UploadPattern()
     else:
         pattern = settings if isinstance(settings, UploadPattern) else UploadPattern.from_settings(settings)
-
-    at = _clock(pattern.daily_time)
-    trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=pattern.zone)
     return scheduler.add_job(
-        job, trigger, id=DAILY_JOB_ID, name="lofi daily --publish", replace_existing=True,
+        job, daily_trigger(pattern), id=DAILY_JOB_ID, name="lofi daily --publish", replace_existing=True,
         coalesce=True, max_instances=1, misfire_grace_time=3600,
     )  # fmt: skip
+
+
+def daily_trigger(pattern: UploadPattern) -> CronTrigger:
+    """APScheduler's trigger for every day at the pattern's ``daily_time`` on the audience's clock."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    at = _clock(pattern.daily_time)
+    return CronTrigger(hour=at.hour, minute=at.minute, timezone=pattern.zone)
 
 
 def cron_line(pattern: UploadPattern = UploadPattern(), command: str = "lofi daily --publish") -> str:

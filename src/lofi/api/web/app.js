@@ -360,6 +360,32 @@ function filterLibrary() {
   loadTracks();
 }
 
+function localTime(iso, timeZone) {
+  return new Intl.DateTimeFormat(undefined, {
+    timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).format(new Date(iso));
+}
+
+async function showDaily() { // the server's daily set: when it is made next, how the last one went
+  let daily;
+  try {
+    daily = (await getJSON("/schedule")).daily;
+  } catch {
+    return; // the panel keeps what it said; the next refresh tries again
+  }
+  const line = $("#daily");
+  line.dataset.enabled = daily.enabled;
+  if (!daily.enabled) {
+    line.textContent = "Daily set: off (LOFI_DAILY_TIME is not set).";
+    return;
+  }
+  const upload = daily.publish ? ", uploaded" : "";
+  let text = `Daily set: ${daily.count} tracks at ${daily.time} ${daily.timezone}${upload}.`;
+  if (daily.next_run_at) text += ` Next: ${localTime(daily.next_run_at, daily.timezone)}.`;
+  if (daily.last_run_at) text += ` Last (${localTime(daily.last_run_at, daily.timezone)}): ${daily.last_note}.`;
+  line.textContent = text;
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
   $("#bpm").addEventListener("input", (e) => { $("#bpm-value").textContent = e.target.value; });
   $("#generate-form").addEventListener("submit", submit);
@@ -374,4 +400,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   await loadOptions();
   await loadTracks();
   watchJobs();
+  await showDaily();
+  setInterval(showDaily, 60_000);
 });
