@@ -86,6 +86,13 @@ def test_daily_publish_uploads_each_track_at_the_next_free_slots(daily, lofi_hom
     assert sorted((r.scheduled_at, r.status) for r in rows) == [(s, "uploaded") for s in expected]
     assert used == sum(fake.quota.values()) == 2 * (1600 + 50)  # each video and its thumbnail
 
+    # a server restarted in the middle of its set's uploads goes through them again: nothing is sent twice
+    from lofi.jobs.upload import Publishing, upload_in_turn
+
+    folders = [lofi_home / "tracks" / t["track_id"] for t in tracks]
+    again = upload_in_turn(folders, Publishing.from_settings(get_settings(), clock=lambda: NOW))
+    assert again.ok and again.uploaded == [] and len(fake.videos) == 2
+
 
 def test_daily_publish_stops_at_the_quota_and_names_what_is_left(daily, lofi_home, monkeypatch):
     fake, _ = daily
