@@ -1,7 +1,8 @@
-"""Small real MIDI pieces built by code, for tests across the package."""
+"""Small real MIDI pieces, signals and track folders built by code, for tests across the package."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+import soundfile
 from scipy.signal import butter, sosfilt
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
@@ -73,3 +75,26 @@ def wait_for(predicate: Callable[[], T], what: str, timeout_s: float = 180.0, po
             pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
         time.sleep(poll_s)
     return value
+
+
+def add_track(home: Path, track_id: str, mood: str, seconds: float, hz: float, seed: int, rate: int = 44100) -> Path:
+    """A track folder as the pipeline leaves it, as far as a mix cares: metadata.json and track.wav."""
+    folder = home / "tracks" / track_id
+    folder.mkdir(parents=True)
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.25 * np.sin(2 * np.pi * hz * t)
+    soundfile.write(folder / "track.wav", np.stack([tone, tone], axis=1), rate, subtype="PCM_24")
+    metadata = {
+        "track_id": track_id, "request": {"mood": mood, "minutes": seconds / 60}, "seed": seed, "key": "D minor",
+        "bpm": 72, "duration_s": seconds, "model_id": "test", "created_at": f"2026-01-0{seed}T12:00:00+00:00",
+    }  # fmt: skip
+    (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return folder
+
+
+def add_midi_only(home: Path, track_id: str, mood: str) -> Path:
+    """A track folder with no audio (as `lofi generate` without audio leaves it): a mix passes it over."""
+    folder = home / "tracks" / track_id
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps({"track_id": track_id, "request": {"mood": mood}}))
+    return folder

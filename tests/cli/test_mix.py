@@ -5,31 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pyloudnorm
 import pytest
 import soundfile
 from typer.testing import CliRunner
 
+from helpers import add_midi_only, add_track
 from lofi.cli.main import app
 
 RATE = 44100
 runner = CliRunner()
-
-
-def add_track(home: Path, track_id: str, mood: str, seconds: float, hz: float, seed: int) -> Path:
-    """A track folder as the pipeline leaves it, as far as a mix cares: metadata.json and track.wav."""
-    folder = home / "tracks" / track_id
-    folder.mkdir(parents=True)
-    t = np.arange(int(seconds * RATE)) / RATE
-    tone = 0.25 * np.sin(2 * np.pi * hz * t)
-    soundfile.write(folder / "track.wav", np.stack([tone, tone], axis=1), RATE, subtype="PCM_24")
-    metadata = {
-        "track_id": track_id, "request": {"mood": mood, "minutes": seconds / 60}, "seed": seed, "key": "D minor",
-        "bpm": 72, "duration_s": seconds, "model_id": "test", "created_at": f"2026-01-0{seed}T12:00:00+00:00",
-    }  # fmt: skip
-    (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
-    return folder
 
 
 def test_a_mix_from_the_library(lofi_home: Path):
@@ -37,9 +22,7 @@ def test_a_mix_from_the_library(lofi_home: Path):
     add_track(lofi_home, "chill-2", "chill", 12.0, 330.0, 2)
     add_track(lofi_home, "rainy-3", "rainy", 12.0, 495.0, 3)
     add_track(lofi_home, "sad-4", "sad", 12.0, 740.0, 4)  # not asked for
-    midi_only = lofi_home / "tracks" / "rainy-midi"
-    midi_only.mkdir()
-    (midi_only / "metadata.json").write_text(json.dumps({"track_id": "rainy-midi", "request": {"mood": "rainy"}}))
+    add_midi_only(lofi_home, "rainy-midi", "rainy")
 
     result = runner.invoke(
         app, ["mix", "--minutes", "0.5", "--moods", "chill,rainy", "--crossfade-s", "2", "--no-video", "--seed", "4"]
@@ -84,3 +67,11 @@ def test_a_mix_of_new_tracks(lofi_home: Path, monkeypatch, tiny_checkpoint):
     assert sorted(e["track_id"] for e in metadata["tracklist"]) == made and len(made) >= 2
     assert metadata["duration_s"] >= 24 and metadata["request"]["source"] == "new"
     assert (folder / "video.mp4").stat().st_size > 0 and metadata["publish"]["video"]["resolution"] == "320x180"
+
+
+def test_an_unreadable_catalog_is_said_before_the_folders_are_used(lofi_home: Path, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("LOFI_DATABASE_URL", f"sqlite:///{tmp_path}")  # a folder is no database
+    add_track(lofi_home, "chill-1", "chill", 12.0, 220.0, 1)
+    result = runner.invoke(app, ["mix", "--minutes", "5", "--moods", "chill", "--no-video"])
+    assert "warning: the catalog could not be read" in result.output
+    assert result.exit_code == 2 and "0.2 minutes of chill tracks" in result.output  # chill-1 still counted

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import music_like
 from lofi.render.loudness import loudness
-from lofi.render.master import master, true_peak_db
+from lofi.render.master import MAX_PASSES, master, settle, true_peak_db
 
 RATE = 44100
 
@@ -54,3 +54,34 @@ def test_a_sine_measures_its_known_loudness():
 def test_silence_cannot_be_mastered():
     with pytest.raises(ValueError, match="silent"):
         master(np.zeros((2, RATE * 3), np.float32), RATE)
+
+
+def test_settle_reports_the_gain_it_last_measured_when_the_loudness_never_arrives():
+    calls: list[tuple[float, float]] = []
+
+    def measure(gain_db: float, trim_db: float) -> tuple[float, float]:
+        calls.append((gain_db, trim_db))
+        return min(-20.0 + gain_db, -12.0), 3.0  # a limiter that holds everything under -12 LUFS
+
+    settled = settle(measure, lambda: -1.5, input_lufs=-20.0, lufs=-10.0, ceiling_db=-1.0)
+    assert len(calls) == MAX_PASSES and all(trim == 0.0 for _, trim in calls)
+    assert settled.gain_db == calls[-1][0] and settled.trim_db == 0.0
+    assert (settled.lufs, settled.true_peak_db, settled.limited_db) == (-12.0, -1.5, 3.0)
+
+
+def test_settle_trims_a_true_peak_over_the_ceiling_after_the_limiter():
+    calls: list[tuple[float, float]] = []
+    peaks = iter([-0.8, -1.01])
+
+    def measure(gain_db: float, trim_db: float) -> tuple[float, float]:
+        calls.append((gain_db, trim_db))
+        return -20.0 + gain_db + trim_db, 0.5
+
+    settled = settle(measure, lambda: next(peaks), input_lufs=-20.0, lufs=-14.0, ceiling_db=-1.0)
+    assert calls == [(6.0, 0.0), (6.0, pytest.approx(-0.21))]
+    assert settled.trim_db == pytest.approx(-0.21) and settled.true_peak_db == -1.01
+
+
+def test_settle_refuses_silence():
+    with pytest.raises(ValueError, match="silent"):
+        settle(lambda g, t: (0.0, 0.0), lambda: 0.0, float("-inf"), -14.0, -1.0)

@@ -7,10 +7,12 @@ Celery when LOFI_QUEUE_URL names a Redis), exactly as the server runs them.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.prompt import Confirm, FloatPrompt, IntPrompt, Prompt
 from rich.table import Table
 
@@ -19,10 +21,14 @@ from lofi.jobs.batch import ENDED, batch_requests
 from lofi.moods import MOODS
 from lofi.settings import get_settings
 
+if TYPE_CHECKING:
+    from lofi.catalog import JobRecord
+
 app = typer.Typer(help="List, show and cancel jobs.", no_args_is_help=True)
 
 
-def _queue(workers: int | None = None):
+def job_queue(workers: int | None = None):
+    """The settings' job queue (embedded workers, or Celery with LOFI_QUEUE_URL), not yet started."""
     from lofi.jobs.backends import open_queue
     from lofi.jobs.queue import QueueConfig
 
@@ -30,33 +36,39 @@ def _queue(workers: int | None = None):
     return open_queue(config)
 
 
+@contextmanager
+def job_bars() -> Iterator[Callable[[str, JobRecord], None]]:
+    """A progress bar per job, added when the job is first seen, and at the end (failed or not) the table of
+    the jobs as last seen; yields the ``on_update`` that draws them."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn())
+    started = time.monotonic()
+    last: dict[str, JobRecord] = {}
+    try:
+        with Progress(*columns, console=console) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def update(job_id: str, job: JobRecord) -> None:
+                if job_id not in tasks:
+                    r = job.request["compose"]
+                    label = f"{r['mood']} {r['key']} {r['bpm']} BPM"
+                    tasks[job_id] = progress.add_task(label, total=1.0, note="queued")
+                last[job_id] = job
+                ended = str(job.state) in ENDED
+                note = str(job.state) if ended else job.message or str(job.state)
+                progress.update(tasks[job_id], completed=1.0 if ended else job.progress, note=note)
+
+            yield update
+    finally:
+        if last:  # what failed is worth seeing when the caller stops on it
+            _summary(list(last.values()), time.monotonic() - started)
+
+
 def run_jobs(requests: list, options, workers: int) -> list:
     """Run the requests as jobs (``lofi.jobs.batch``), with a progress bar per job; the finished jobs."""
     from lofi.jobs.batch import run_batch
 
-    return with_bars(workers, lambda queue, update: run_batch(queue, requests, options, workers, on_update=update))
-
-
-def with_bars(workers: int, run):
-    """``run(queue, on_update)`` on the configured queue, drawing a bar per job it follows; then a summary
-    table of the jobs run returned (a list of jobs, or an object with ``.jobs``). What run returned."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn())
-    started = time.monotonic()
-    with _queue(workers) as queue, Progress(*columns, console=console) as progress:
-        tasks: dict[str, object] = {}
-
-        def update(job_id: str, job) -> None:
-            if job_id not in tasks:
-                asked = job.request["compose"]
-                title = f"{asked['mood']} {asked['key']} {asked['bpm']} BPM"
-                tasks[job_id] = progress.add_task(title, total=1.0, note="queued")
-            ended = str(job.state) in ENDED
-            note = str(job.state) if ended else job.message or str(job.state)
-            progress.update(tasks[job_id], completed=1.0 if ended else job.progress, note=note)
-
-        result = run(queue, update)
-    _summary(getattr(result, "jobs", result), time.monotonic() - started)
-    return result
+    with job_queue(workers) as queue, job_bars() as update:
+        return run_batch(queue, requests, options, workers, on_update=update)
 
 
 def _summary(jobs: list, seconds: float) -> None:
@@ -122,7 +134,8 @@ def daily(
 
         settings = get_settings()
         how = publishing() if publish else None
-        day_set = with_bars(workers, lambda queue, update: make_daily_set(queue, settings, how, workers, None, update))
+        with job_queue(workers) as queue, job_bars() as update:
+            day_set = make_daily_set(queue, settings, how, workers, on_update=update)
         uploads = day_set.uploads
         if uploads is not None and how is not None:
             for done in uploads.uploaded:
@@ -181,7 +194,7 @@ def list_jobs(
 ) -> None:
     """Jobs, newest first."""
     with user_errors():
-        with _queue() as queue:
+        with job_queue() as queue:
             page = queue.list(state=state, limit=limit)
         table = Table(title=f"{page.total} jobs" + (f" {state}" if state else ""))
         for column in ("id", "state", "progress", "created", "track", "note"):
@@ -211,7 +224,7 @@ def _find(queue, job_id: str):
 def show(job_id: Annotated[str, typer.Argument(help="The job's id (or its first characters).")]) -> None:
     """A job, its request and its history."""
     with user_errors():
-        with _queue() as queue:
+        with job_queue() as queue:
             job = _find(queue, job_id)
             events = queue.events(job.id)
         console.print(f"[bold]{job.id}[/] {job.state} {job.progress:.0%} {job.error or job.message}")
@@ -228,6 +241,6 @@ def show(job_id: Annotated[str, typer.Argument(help="The job's id (or its first 
 def cancel(job_id: Annotated[str, typer.Argument(help="The job's id (or its first characters).")]) -> None:
     """Cancel a queued or running job."""
     with user_errors():
-        with _queue() as queue:
+        with job_queue() as queue:
             job = queue.cancel(_find(queue, job_id).id)
         console.print(f"{job.id}: {job.state}")

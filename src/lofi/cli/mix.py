@@ -2,15 +2,14 @@
 
 Tracks come from the catalog and LOFI_HOME/tracks (``--from-catalog``, the default: those with audio in
 the asked moods, the moods taking turns, newest first) or are composed for the mix (``--new``, through
-the same queue and pipeline as `lofi batch`). The mix goes to ``<LOFI_HOME>/mixes/<mix_id>/`` (or
+the same queue and pipeline as `lofi batch`); ``lofi.jobs.mix`` chooses and composes them, this command
+draws the progress and the tracklist. The mix goes to ``<LOFI_HOME>/mixes/<mix_id>/`` (or
 ``--out``): mix.flac, mix.mp3, cover.png, thumbnail.png, video.mp4 and metadata.json, whose description
 carries the tracklist with a time for each track at the middle of its crossfade.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,98 +22,11 @@ from rich.table import Table
 from lofi.cli.common import console, user_errors
 from lofi.moods import MOODS
 from lofi.settings import get_settings
-from lofi.track import METADATA, TrackFolder
 
 
-def _mix_length_s(durations: list[float], crossfade_s: float) -> float:
-    """How long tracks of these lengths make, crossfaded (each fade at most half of either track)."""
-    fades = sum(min(crossfade_s, a / 2, b / 2) for a, b in itertools.pairwise(durations))
-    return sum(durations) - fades
-
-
-def library_tracks(moods: list[str]) -> list[dict]:
-    """Every track with audio in the asked moods, from the catalog and LOFI_HOME/tracks, newest first:
-    dicts of track_id, title, path (track.wav), duration_s, mood, created."""
-    import soundfile
-
-    from lofi.publish import seo
-
-    settings = get_settings()
-    folders: dict[str, Path] = {}
-    if settings.tracks_dir.is_dir():
-        folders |= {p.parent.name: p.parent for p in settings.tracks_dir.glob(f"*/{METADATA}")}
-    try:
-        from lofi.catalog import open_catalog
-        from lofi.catalog.queries import list_tracks
-
-        with open_catalog(settings.catalog_url) as catalog, catalog.session() as session:
-            page, offset = None, 0
-            while page is None or offset < page.total:
-                page = list_tracks(session, limit=500, offset=offset)
-                folders |= {t.id: Path(t.folder) for t in page.items if t.id not in folders}
-                offset += 500
-    except Exception as exc:  # an unreachable catalog still leaves the folders on disk
-        console.print(f"[yellow]warning:[/] the catalog could not be read ({exc}); using {settings.tracks_dir}")
-    found = []
-    for track_id, folder in folders.items():
-        wav = folder / "track.wav"
-        try:
-            metadata = TrackFolder(folder).metadata
-            info = soundfile.info(str(wav))
-        except (OSError, ValueError, RuntimeError):
-            continue  # no audio (MIDI only) or not a track folder
-        mood = metadata.requested_mood
-        if mood not in moods:
-            continue
-        found.append({
-            "track_id": track_id, "title": seo.track_name(metadata.to_dict()), "path": wav,
-            "duration_s": info.duration, "mood": mood, "created": metadata.created_at or wav.stat().st_mtime,
-        })  # fmt: skip
-    found.sort(key=lambda t: str(t["created"]), reverse=True)
-    return found
-
-
-def choose(tracks: list[dict], moods: list[str], seconds: float, crossfade_s: float) -> list[dict]:
-    """Tracks for a mix of at least ``seconds``: the moods take turns, each mood's newest first."""
-    queues = {mood: [t for t in tracks if t["mood"] == mood] for mood in moods}
-    chosen: list[dict] = []
-    while any(queues.values()):
-        for mood in moods:
-            if queues[mood] and (not chosen or _mix_length_s([t["duration_s"] for t in chosen], crossfade_s) < seconds):
-                chosen.append(queues[mood].pop(0))
-        if chosen and _mix_length_s([t["duration_s"] for t in chosen], crossfade_s) >= seconds:
-            return chosen
-    have = _mix_length_s([t["duration_s"] for t in chosen], crossfade_s) if chosen else 0.0
-    raise ValueError(
-        f"the library has {have / 60:.1f} minutes of {', '.join(moods)} tracks with audio ({len(chosen)} tracks), "
-        f"the mix needs {seconds / 60:g}: compose them with `lofi mix --new`, or make more with `lofi batch`"
-    )
-
-
-def compose_tracks(seconds: float, moods: list[str], track_minutes: float, crossfade_s: float, **how) -> list[dict]:
-    """New tracks, through the job queue, until they make a mix of at least ``seconds``."""
-    from lofi.cli.jobs import run_jobs
-    from lofi.cli.render import track_options
-    from lofi.jobs.batch import batch_requests
-
-    made: list[dict] = []
-    options = track_options(True, how.get("preset"), None, None)
-    chooser = random.Random(how.get("seed"))
-    for _ in range(3):  # tracks come out a little shorter or longer than asked: top up twice at most
-        have = _mix_length_s([t["duration_s"] for t in made], crossfade_s) if made else 0.0
-        if made and have >= seconds:
-            break
-        each = max(track_minutes * 60 - crossfade_s, 1.0)
-        count = max(1, math.ceil((seconds - have) / each))
-        seed = chooser.randrange(2**31)
-        requests = batch_requests(count, moods, None, None, track_minutes, seed)
-        jobs = run_jobs(requests, options, how.get("workers", 2))
-        done = [j.track_id for j in jobs if str(j.state) == "done" and j.track_id]
-        if not done:
-            raise RuntimeError("no track could be made for the mix; see `lofi jobs list --state failed`")
-        library = {t["track_id"]: t for t in library_tracks(moods)}
-        made += [library[track_id] for track_id in done if track_id in library]
-    return made
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 def mix(
@@ -138,9 +50,11 @@ def mix(
 ) -> None:
     """A long mix: tracks joined with crossfades, mastered as one, with cover, video and a timed tracklist."""
     with user_errors():
+        from lofi.jobs import mix as workflow
         from lofi.moods import check_mood
         from lofi.publish import PublishOptions
-        from lofi.publish.mix import MixOptions, MixTrack, make_mix
+        from lofi.publish.mix import MixOptions, make_mix
+        from lofi.render.longmix import MixTrack
 
         if not 0 < minutes <= 600:
             raise ValueError(f"--minutes must be more than 0 and at most 600 (got {minutes})")
@@ -155,10 +69,21 @@ def mix(
         seed = random.randrange(2**31) if seed is None else seed
         seconds = minutes * 60
         if from_catalog:
-            tracks = choose(library_tracks(chosen_moods), chosen_moods, seconds, crossfade_s)
+            library = workflow.library_tracks(chosen_moods, settings)
+            _warn(library.warnings)
+            tracks = workflow.choose(library.tracks, chosen_moods, seconds, crossfade_s)
         else:
-            made = compose_tracks(seconds, chosen_moods, track_minutes, crossfade_s, seed=seed, workers=workers)
-            tracks = choose(made, chosen_moods, seconds, crossfade_s)
+            from lofi.cli.jobs import job_bars, job_queue
+            from lofi.cli.render import track_options
+
+            options = track_options(True, None, None, None)
+            with job_bars() as update:
+                made = workflow.compose_tracks(
+                    lambda: job_queue(workers), options, seconds, chosen_moods, track_minutes, crossfade_s,
+                    workers=workers, seed=seed, on_update=update, settings=settings,
+                )  # fmt: skip
+            _warn(made.warnings)
+            tracks = workflow.choose(made.tracks, chosen_moods, seconds, crossfade_s)
         stamp = datetime.now(UTC)
         mix_id = f"mix-{'-'.join(chosen_moods)}-{minutes:g}min-{stamp:%Y%m%d-%H%M%S}"
         folder = (out or settings.mixes_dir) / mix_id
@@ -171,7 +96,7 @@ def mix(
         with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task("mixing", total=1.0)
             metadata = make_mix(
-                [MixTrack(t["title"], Path(t["path"]), t["track_id"]) for t in tracks], folder, options,
+                [MixTrack(t.title, t.path, t.track_id) for t in tracks], folder, options,
                 lambda f, message: bar.update(task, completed=f, description=message or "mixing"),
                 extra={"request": request},
             )  # fmt: skip

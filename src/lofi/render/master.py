@@ -3,10 +3,15 @@
 Gain brings the track to the target loudness; a look-ahead limiter, driven by the 4x oversampled (true)
 peak, holds every inter-sample peak under the ceiling; since limiting lowers loudness a little, gain and
 limiting repeat until the loudness is within tolerance. Nothing is ever clipped.
+
+``settle`` is that rule, once, for every way of holding the audio: ``master`` applies it to a track in
+memory, ``lofi.render.longmix.master_mix`` to an hour-long mix read in blocks from a memory map.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,22 +84,62 @@ def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int) -> tuple[np.nd
     return (audio * (10 ** (-reduction / 20))).astype(np.float32), float(reduction.max())
 
 
-def master(audio: np.ndarray, sample_rate: int, lufs: float = -14.0, ceiling_db: float = -1.0) -> Mastered:
-    """``audio`` at ``lufs`` integrated loudness with true peaks at or under ``ceiling_db``."""
-    audio = np.asarray(audio, dtype=np.float32)
-    measured = loudness(audio, sample_rate)
-    if not np.isfinite(measured):
+@dataclass(frozen=True)
+class Settled:
+    """What ``settle`` chose and the last measurement of the audio it gives."""
+
+    gain_db: float  # before the limiter
+    trim_db: float  # after it (0: the exact true peak was within the ceiling)
+    lufs: float
+    true_peak_db: float
+    limited_db: float
+
+
+def settle(
+    measure: Callable[[float, float], tuple[float, float]],
+    true_peak: Callable[[], float],
+    input_lufs: float,
+    lufs: float,
+    ceiling_db: float,
+) -> Settled:
+    """The gain, limiting and trim that bring audio measured at ``input_lufs`` to ``lufs`` under ``ceiling_db``.
+
+    ``measure(gain_db, trim_db)`` applies the gain, the limiter at the ceiling and the trim to the audio
+    and returns its integrated loudness and the limiter's deepest reduction; ``true_peak()`` is the exact
+    true peak of the audio last measured. The gain is corrected until the loudness is within
+    ``TOLERANCE_LU`` (at most ``MAX_PASSES`` passes); the gain returned is always the one last measured.
+    """
+    if not math.isfinite(input_lufs):
         raise ValueError("the mix is silent: there is nothing to master")
-    gain_db = lufs - measured
-    for _ in range(MAX_PASSES):
-        out, limited = limit(audio * np.float32(10 ** (gain_db / 20)), ceiling_db, sample_rate)
-        measured = loudness(out, sample_rate)
+    gain_db = lufs - input_lufs
+    measured, limited = measure(gain_db, 0.0)
+    for _ in range(MAX_PASSES - 1):
         if abs(measured - lufs) <= TOLERANCE_LU:
             break
         gain_db += lufs - measured
+        measured, limited = measure(gain_db, 0.0)
     # the limiter works on a 4x estimate; a last exact check keeps the promise of the ceiling
-    peak = true_peak_db(out)
+    trim_db, peak = 0.0, true_peak()
     if peak > ceiling_db:
-        out = (out * np.float32(10 ** ((ceiling_db - peak - 0.01) / 20))).astype(np.float32)
-        measured, peak = loudness(out, sample_rate), true_peak_db(out)
-    return Mastered(out, measured, peak, gain_db, limited)
+        trim_db = ceiling_db - peak - 0.01
+        measured, limited = measure(gain_db, trim_db)
+        peak = true_peak()
+    return Settled(gain_db, trim_db, measured, peak, limited)
+
+
+def master(audio: np.ndarray, sample_rate: int, lufs: float = -14.0, ceiling_db: float = -1.0) -> Mastered:
+    """``audio`` at ``lufs`` integrated loudness with true peaks at or under ``ceiling_db``."""
+    audio = np.asarray(audio, dtype=np.float32)
+    out = limited_out = audio
+    reduced, limited_at = 0.0, None
+
+    def measure(gain_db: float, trim_db: float) -> tuple[float, float]:
+        nonlocal out, limited_out, reduced, limited_at
+        if gain_db != limited_at:  # the trim comes after the limiter: the trim pass reuses its output
+            limited_out, reduced = limit(audio * np.float32(10 ** (gain_db / 20)), ceiling_db, sample_rate)
+            limited_at = gain_db
+        out = (limited_out * np.float32(10 ** (trim_db / 20))).astype(np.float32) if trim_db else limited_out
+        return loudness(out, sample_rate), reduced
+
+    settled = settle(measure, lambda: true_peak_db(out), loudness(audio, sample_rate), lufs, ceiling_db)
+    return Mastered(out, settled.lufs, settled.true_peak_db, settled.gain_db, settled.limited_db)
