@@ -18,7 +18,7 @@ from lofi.catalog.queries import add_track, transition
 from lofi.compose import ComposeRequest
 from lofi.jobs.cache import GenerationCache, MemoryStore, RedisStore, cache_key, checkpoint_id
 from lofi.jobs.embedded import EmbeddedQueue
-from lofi.jobs.pipeline import TrackOptions
+from lofi.jobs.options import TrackOptions
 
 REQUEST = ComposeRequest(mood="jazzy", bpm=80, key="A minor", minutes=0.5, seed=5)
 MIDI_ONLY = TrackOptions(audio=False)

@@ -21,7 +21,7 @@ from lofi.jobs.backends import open_queue
 from lofi.jobs.cache import cache_key, checkpoint_id
 from lofi.jobs.distributed import DistributedQueue
 from lofi.jobs.embedded import EmbeddedQueue
-from lofi.jobs.pipeline import TrackOptions
+from lofi.jobs.options import TrackOptions
 from lofi.jobs.queue import JobSpec, QueueConfig
 from lofi.jobs.worker import JobBusy, Runner, describe, remove_stale_temporaries
 from lofi.settings import Settings

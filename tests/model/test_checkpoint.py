@@ -6,6 +6,8 @@ import safetensors.torch
 import torch
 
 from lofi.model import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from lofi.model.config import weight_shapes
+from lofi.model.meta import read_meta, read_model_id
 
 CARD = {"name": "lofi-test", "data": "synthetic arithmetic runs", "losses": {"train": 1.25, "val": 1.5}}
 
@@ -101,13 +103,32 @@ def _wrong_shape(path: Path) -> None:
     ],
     ids=["no folder", "no lofi.json", "no weights", "bad json", "format", "tokenizer", "config", "truncated", "shape"],
 )
+@pytest.mark.parametrize("read", [load_checkpoint, read_model_id], ids=["load", "model id"])
 def test_damaged_checkpoint_gives_a_clear_error(
-    tmp_path: Path, tiny: ModelConfig, tokenizer: dict, damage, error: type, message: str
+    tmp_path: Path, tiny: ModelConfig, tokenizer: dict, damage, error: type, message: str, read
 ) -> None:
+    """Loading the model and reading its id without torch (the API server) refuse a folder alike."""
     path = save_checkpoint(tmp_path / "ckpt", make_model(tiny), tiny, tokenizer, CARD)
     damage(path)
     with pytest.raises(error, match=message):
-        load_checkpoint(path)
+        read(path)
+
+
+def test_the_model_id_read_without_loading_is_the_loaded_ones(
+    tmp_path: Path, tiny: ModelConfig, tokenizer: dict
+) -> None:
+    path = save_checkpoint(tmp_path / "ckpt", make_model(tiny), tiny, tokenizer, CARD)
+    assert read_model_id(path) == load_checkpoint(path).model_id
+    meta = read_meta(path)
+    assert (meta.config, meta.tokenizer, meta.card) == (tiny, tokenizer, CARD)
+
+
+@pytest.mark.parametrize("shape", [{}, {"n_layer": 3, "n_embd": 96, "n_head": 4}], ids=["tiny", "other"])
+def test_weight_shapes_are_the_models(tiny: ModelConfig, shape: dict) -> None:
+    """The header check's list is the model's own: every tensor of its state, the tied output layer once."""
+    config = ModelConfig(**{**tiny.to_dict(), **shape})
+    state = build_model(config).state_dict()
+    assert weight_shapes(config) == {name: tuple(t.shape) for name, t in state.items() if name != "lm_head.weight"}
 
 
 def _fail_midway(monkeypatch: pytest.MonkeyPatch) -> None:

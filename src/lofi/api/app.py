@@ -31,8 +31,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+import lofi.api.metrics as api_metrics  # not through lofi.api, whose __init__ imports this module
 from lofi import __version__, tracing
-from lofi.api import metrics as api_metrics
 from lofi.api.overload import LoadShedding
 from lofi.api.ratelimit import RateLimiter
 from lofi.api.routes import API_PREFIX, health, jobs, options, schedule, tracks, ws
@@ -122,12 +122,12 @@ def create_app(settings: Settings | None = None, queue: Any = None, start_worker
         from lofi.catalog import open_catalog
         from lofi.jobs.backends import open_queue
         from lofi.jobs.queue import QueueConfig
-        from lofi.model import load_checkpoint
+        from lofi.model.meta import read_model_id
 
         app.state.catalog = open_catalog(settings.catalog_url)
         started = time.perf_counter()
-        try:
-            app.state.model_id = load_checkpoint(settings.default_model).model_id
+        try:  # the folder and the weights' header checked, the weights hashed: no torch in this process
+            app.state.model_id = read_model_id(settings.default_model)
         except (FileNotFoundError, ValueError):
             app.state.model_id = None  # /ready says so; the server still serves the library
         app.state.metrics.model_load.set(time.perf_counter() - started)

@@ -38,7 +38,7 @@ class Metrics:
             "lofi_http_request_duration_seconds", "HTTP request latency by route.", ["route", "method"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.model_load = Gauge("lofi_model_load_seconds", "Seconds the server took to load the model.",
+        self.model_load = Gauge("lofi_model_load_seconds", "Seconds the server took to check its model at start-up.",
                                 registry=self.registry)  # fmt: skip
         self.websockets = Gauge("lofi_websockets_open", "WebSocket handlers running (clients following jobs).",
                                 registry=self.registry)  # fmt: skip

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from symusic import Score
 
-from lofi.compose import arrange, form, gate
+import lofi.compose.arrange as arrange  # not through lofi.compose, whose __init__ imports this module
+import lofi.compose.form as form
+import lofi.compose.gate as gate
 from lofi.compose.arrange import Bar, Loop, role
 from lofi.compose.prompt import prompt_tokens
 from lofi.compose.request import ComposeRequest

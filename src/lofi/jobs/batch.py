@@ -15,7 +15,7 @@ from lofi.compose.request import ComposeRequest
 
 if TYPE_CHECKING:
     from lofi.catalog import JobRecord
-    from lofi.jobs.pipeline import TrackOptions
+    from lofi.jobs.options import TrackOptions
     from lofi.jobs.queue import JobQueue
 
 ENDED = ("done", "failed", "cancelled")

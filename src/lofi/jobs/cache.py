@@ -18,7 +18,7 @@ import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from cachetools import LRUCache
 from sqlalchemy.orm import Session
@@ -26,12 +26,9 @@ from sqlalchemy.orm import Session
 from lofi.catalog import Track
 from lofi.catalog.queries import find_done_job, get_track
 from lofi.compose import ComposeRequest
-from lofi.jobs.pipeline import TrackOptions
-from lofi.model.checkpoint import WEIGHTS, Checkpoint
+from lofi.jobs.options import TrackOptions
+from lofi.model.meta import WEIGHTS, model_id
 from lofi.track import TrackFolder
-
-if TYPE_CHECKING:
-    from lofi.jobs.queue import QueueConfig
 
 REDIS_PREFIX = "lofi:cache:"
 REDIS_TTL_S = 90 * 24 * 3600  # Redis forgets keys nobody asked for in three months; the catalog still knows
@@ -57,9 +54,8 @@ def checkpoint_id(path: Path) -> str:
 
 @lru_cache(maxsize=32)
 def _checkpoint_id(path: str, mtime_ns: int, size: int) -> str:
-    # Hashing the weights takes a moment, so it happens once per version of the file. The id's formula
-    # lives in Checkpoint.model_id, which needs nothing but the path once the model is loaded.
-    return Checkpoint(model=None, config=None, tokenizer={}, card={}, path=Path(path)).model_id  # type: ignore[arg-type]
+    # Hashing the weights takes a moment, so it happens once per version of the file
+    return model_id(Path(path))
 
 
 class Store(Protocol):
@@ -156,7 +152,7 @@ class GenerationCache:
             return CacheStats(self.hits, self.misses)
 
 
-def make_cache(config: QueueConfig) -> GenerationCache:
-    """Redis when ``config.cache_url`` is set, else an LRU of ``config.cache_size`` in this process."""
-    store: Store = RedisStore(config.cache_url) if config.cache_url else MemoryStore(config.cache_size)
+def make_cache(url: str = "", size: int = 1024) -> GenerationCache:
+    """Redis at ``url`` (redis://...) when one is given, else an LRU of ``size`` entries in this process."""
+    store: Store = RedisStore(url) if url else MemoryStore(size)
     return GenerationCache(store)

@@ -1,4 +1,5 @@
-"""One builder of a job's audio and video options, for every adapter: the CLI's commands and the API.
+"""A job's audio and video options (``TrackOptions``) and their one builder, for every adapter: the CLI's
+commands and the API. Light (no composer, no torch): the queue and the API server import it.
 
 What was asked for wins; the server's or the user's settings (LOFI_PRESET, LOFI_LUFS, LOFI_TRUE_PEAK_DB,
 LOFI_SOUNDFONT) fill the rest, and everything is checked before a job is queued or composing starts, so
@@ -7,11 +8,40 @@ the same request means the same thing from either door.
 
 from __future__ import annotations
 
-from lofi.jobs.pipeline import TrackOptions
-from lofi.settings import Settings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lofi.settings import DEFAULT_SOUNDFONT, Settings
+
+if TYPE_CHECKING:
+    from lofi.render.track import RenderOptions
 
 LUFS_RANGE = (-40.0, -5.0)
 TRUE_PEAK_RANGE = (-12.0, 0.0)
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """What a track job makes beyond the MIDI, and how."""
+
+    audio: bool = True  # render, colour and master; False stops after the MIDI
+    preset: str = "dusty"
+    lufs: float = -14.0
+    true_peak_db: float = -1.0
+    soundfont: Path = DEFAULT_SOUNDFONT
+    video: bool = False  # also make video.mp4 (needs audio)
+    resolution: str = "1080p"
+    template: str = "bars"
+    engine: str | None = None  # inference engine (lofi.model.engines); None: settings' (LOFI_ENGINE)
+
+    def render_options(self, mood: str | None, seed: int, swing_written: bool = False) -> RenderOptions:
+        from lofi.render.track import RenderOptions
+
+        return RenderOptions(
+            preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
+            soundfont=self.soundfont, **({"swing": 0.5} if swing_written else {}),
+        )  # fmt: skip
 
 
 def track_options(

@@ -7,36 +7,16 @@ its timing, so metadata.json always says what has been done and is never rewritt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from lofi.compose import Composer, ComposeRequest, write_track
+from lofi.jobs.options import TrackOptions
 from lofi.model.checkpoint import Checkpoint
 from lofi.progress import Progress, no_progress
 from lofi.publish import publish_into
-from lofi.render.track import RenderOptions, render_midi
-from lofi.settings import DEFAULT_SOUNDFONT
+from lofi.render.track import render_midi
 from lofi.tracing import span
 from lofi.track import TrackFolder
-
-
-@dataclass(frozen=True)
-class TrackOptions:
-    audio: bool = True  # render, colour and master; False stops after the MIDI
-    preset: str = "dusty"
-    lufs: float = -14.0
-    true_peak_db: float = -1.0
-    soundfont: Path = DEFAULT_SOUNDFONT
-    video: bool = False  # also make video.mp4 (needs audio)
-    resolution: str = "1080p"
-    template: str = "bars"
-    engine: str | None = None  # inference engine (lofi.model.engines); None: settings' (LOFI_ENGINE)
-
-    def render_options(self, mood: str | None, seed: int, swing_written: bool = False) -> RenderOptions:
-        return RenderOptions(
-            preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
-            soundfont=self.soundfont, **({"swing": 0.5} if swing_written else {}),
-        )  # fmt: skip
 
 
 def compose_step(
@@ -110,7 +90,7 @@ def run_track(
     checkpoint: Checkpoint,
     request: ComposeRequest,
     out_dir: Path,
-    options: TrackOptions = TrackOptions(),
+    options: TrackOptions = TrackOptions(),  # noqa: B008 (frozen)
     progress: Progress = no_progress,
     threads: int = 1,
 ) -> Path:

@@ -26,7 +26,7 @@ from lofi.catalog.models import FINISHED
 from lofi.catalog.queries import Page, create_job, get_job, job_history, list_jobs, transition
 from lofi.compose import ComposeRequest
 from lofi.jobs.cache import GenerationCache, cache_key, checkpoint_id, make_cache
-from lofi.jobs.pipeline import TrackOptions
+from lofi.jobs.options import TrackOptions
 
 if TYPE_CHECKING:
     from lofi.settings import Settings
@@ -147,7 +147,7 @@ class JobQueue(ABC):
         self.config = config
         self._owns_catalog = catalog is None
         self.catalog = catalog or open_catalog(config.catalog_url)
-        self.cache = cache or make_cache(config)
+        self.cache = cache or make_cache(config.cache_url, config.cache_size)
 
     def submit(self, request: ComposeRequest, options: TrackOptions | None = None, model: Path | None = None) -> str:
         """Queue one track; returns the job id. FileNotFoundError when ``model`` is not a checkpoint.

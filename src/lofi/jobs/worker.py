@@ -33,6 +33,7 @@ import socket
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -48,12 +49,15 @@ from lofi.catalog.queries import (
     requeue_running,
     transition,
 )
-from lofi.jobs.pipeline import Progress, run_track
 from lofi.jobs.queue import JobSpec, QueueConfig
 from lofi.logs import configure_logging, job_context
 from lofi.logs import current as current_log_config
-from lofi.model.checkpoint import WEIGHTS, Checkpoint, load_checkpoint
+from lofi.model.meta import WEIGHTS
+from lofi.progress import Progress
 from lofi.track import METADATA, TrackFolder
+
+if TYPE_CHECKING:
+    from lofi.model.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +215,9 @@ class Runner:
                 "(killed, out of memory or over the time limit)"
             )
             return self._fail(job.id, reason)
+        # the pipeline (composer, model, torch) loads in the worker, not in the server that imports this module
+        from lofi.jobs.pipeline import run_track
+
         try:
             spec = JobSpec.from_dict(job.request)
             checkpoint = self._load(spec.model)
@@ -239,6 +246,8 @@ class Runner:
         return job
 
     def _load(self, path: Path) -> Checkpoint:
+        from lofi.model.checkpoint import load_checkpoint
+
         weights = path / WEIGHTS
         version = (path, weights.stat().st_mtime_ns if weights.is_file() else 0)
         if self._checkpoint is None or self._checkpoint[0] != version:

@@ -8,7 +8,6 @@ train_state.pt      only in a training run's last/: what resuming needs beyond t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
@@ -22,12 +21,8 @@ from safetensors.torch import load_model, save_file
 from transformers import GPT2LMHeadModel
 
 from lofi.model.config import ModelConfig, build_model
-
-FORMAT = 1
-WEIGHTS = "model.safetensors"
-META = "lofi.json"
-CARD = "MODEL_CARD.md"
-TRAIN_STATE = "train_state.pt"
+from lofi.model.meta import CARD, FORMAT, META, TRAIN_STATE, WEIGHTS, read_meta, sha256
+from lofi.model.meta import model_id as checkpoint_model_id
 
 
 def resolve_device(device: str) -> torch.device:
@@ -48,8 +43,7 @@ class Checkpoint:
 
     @property
     def model_id(self) -> str:
-        digest = self.weights_sha256 or _sha256(self.path / WEIGHTS)
-        return f"{self.path.name}-{digest[:12]}"
+        return checkpoint_model_id(self.path, self.weights_sha256)
 
 
 def save_checkpoint(
@@ -105,33 +99,15 @@ def _save_weights(model: GPT2LMHeadModel, file: Path) -> None:
 
 def load_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
     path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no checkpoint folder at {path}")
-    missing = [name for name in (META, WEIGHTS) if not (path / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{path} is not a lofi checkpoint: {' and '.join(missing)} missing")
-    try:
-        meta = json.loads((path / META).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path / META} is not valid JSON: {e}") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else meta
-        raise ValueError(f"{path / META}: expected checkpoint format {FORMAT}, found {found!r}")
-    for key in ("model", "tokenizer", "card"):
-        if not isinstance(meta.get(key), dict):
-            raise ValueError(f"{path / META}: '{key}' is missing or not an object")
-    try:
-        config = ModelConfig.from_dict(meta["model"])
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path / META}: bad model config: {e}") from e
-
+    meta = read_meta(path)  # the folder's files and the weights' header, checked before anything is built
+    config = meta.config
     model = build_model(config)
     try:
         load_model(model, path / WEIGHTS, strict=True)
     except (SafetensorError, RuntimeError, OSError) as e:
         raise ValueError(f"{path / WEIGHTS} does not hold weights for this model config: {e}") from e
     model.to(resolve_device(device)).eval()
-    return Checkpoint(model, config, meta["tokenizer"], meta["card"], path, _sha256(path / WEIGHTS))
+    return Checkpoint(model, config, meta.tokenizer, meta.card, path, sha256(path / WEIGHTS))
 
 
 def render_card(card: dict[str, Any], title: str) -> str:
@@ -155,11 +131,3 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, default=str)
     return str(value)
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import GPT2Config, GPT2LMHeadModel
+if TYPE_CHECKING:
+    from transformers import GPT2Config, GPT2LMHeadModel
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a token id below vocab_size {self.vocab_size}, got {value!r}")
 
     def to_gpt2(self) -> GPT2Config:
+        from transformers import GPT2Config  # here, so reading a config (the API's model check) needs no torch
+
         return GPT2Config(
             vocab_size=self.vocab_size,
             n_positions=self.n_positions,
@@ -77,7 +80,27 @@ def model_config(size: str, vocab_size: int, **overrides: Any) -> ModelConfig:
 
 
 def build_model(config: ModelConfig) -> GPT2LMHeadModel:
+    from transformers import GPT2LMHeadModel
+
     return GPT2LMHeadModel(config.to_gpt2())
+
+
+def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The tensors a checkpoint of ``config`` stores, with their shapes: GPT-2's, the output layer (tied to
+    the input embedding) stored once. What the weights' header must say, checked without building the model."""
+    e, inner = config.n_embd, 4 * config.n_embd
+    shapes = {"transformer.wte.weight": (config.vocab_size, e), "transformer.wpe.weight": (config.n_positions, e)}
+    layer = {
+        "ln_1.weight": (e,), "ln_1.bias": (e,),
+        "attn.c_attn.weight": (e, 3 * e), "attn.c_attn.bias": (3 * e,),
+        "attn.c_proj.weight": (e, e), "attn.c_proj.bias": (e,),
+        "ln_2.weight": (e,), "ln_2.bias": (e,),
+        "mlp.c_fc.weight": (e, inner), "mlp.c_fc.bias": (inner,),
+        "mlp.c_proj.weight": (inner, e), "mlp.c_proj.bias": (e,),
+    }  # fmt: skip
+    for i in range(config.n_layer):
+        shapes |= {f"transformer.h.{i}.{name}": shape for name, shape in layer.items()}
+    return shapes | {"transformer.ln_f.weight": (e,), "transformer.ln_f.bias": (e,)}
 
 
 def count_parameters(model: GPT2LMHeadModel) -> int:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from lofi.theory import Key
 from lofi.tokens.tokenizer import LofiTokenizer
 
 DRUM_PROGRAM = "-1"
+MAX_NOTES_AT_ONCE = 6  # one part strikes at most this many notes at one position: a voicing, not a cluster
 
 # REMI with programs: Bar, Position, [Tempo], then notes as Program Pitch Velocity Duration.
 # A bar is never empty: a silent bar in the middle of a lo-fi section is a failure, not a rest.
@@ -85,3 +87,14 @@ class Grammar:
         if not bool(mask.any()):  # a token the grammar does not know (e.g. a prompt's): let the model lead
             return logits
         return logits.masked_fill(~mask, float("-inf"))
+
+
+def decode_table(grammar: Grammar) -> np.ndarray:
+    """Allowed-next masks [vocab + 1, vocab]: row ``previous`` as Grammar.apply sees it, row vocab at the start."""
+    table = getattr(grammar, "_decode_table", None)
+    if table is None:
+        masks = grammar.masks.clone()
+        masks[~masks.any(dim=1)] = True  # a token the grammar does not know: let the model lead
+        table = torch.cat([masks, grammar.start_mask[None]]).numpy()
+        grammar._decode_table = table  # cached on the grammar: built once per composition
+    return table

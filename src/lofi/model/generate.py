@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lofi.model.constraints import Grammar
+from lofi.model.constraints import MAX_NOTES_AT_ONCE, Grammar, decode_table
 from lofi.model.engines.base import Engine
 from lofi.model.sampling import SamplingConfig
 from lofi.tokens.dataset import PREFIX_LEN
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 _UNIFORMS = 512  # a row's random stream is drawn this many numbers at a time
 MAX_TOKENS_PER_BAR = 320  # a guard: a dense bar of four parts stays well under this
-MAX_NOTES_AT_ONCE = 6  # one part strikes at most this many notes at one position: a voicing, not a cluster
 
 
 def window(ids: list[int], limit: int, bar_id: int) -> list[int]:
@@ -89,17 +88,6 @@ def token_kinds(grammar: Grammar) -> TokenKinds:
                            np.isin(types, ["Pitch", "PitchDrum"]))  # fmt: skip
         grammar._token_kinds = kinds  # cached on the grammar, like its decode table
     return kinds
-
-
-def decode_table(grammar: Grammar) -> np.ndarray:
-    """Allowed-next masks [vocab + 1, vocab]: row ``previous`` as Grammar.apply sees it, row vocab at the start."""
-    table = getattr(grammar, "_decode_table", None)
-    if table is None:
-        masks = grammar.masks.clone()
-        masks[~masks.any(dim=1)] = True  # a token the grammar does not know: let the model lead
-        table = torch.cat([masks, grammar.start_mask[None]]).numpy()
-        grammar._decode_table = table  # cached on the grammar: built once per composition
-    return table
 
 
 class _Row:

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lofi.instruments import DRUMS, part_rank
-from lofi.model.constraints import Grammar
-from lofi.model.generate import MAX_NOTES_AT_ONCE, decode_table
+from lofi.model.constraints import MAX_NOTES_AT_ONCE, Grammar, decode_table
 from lofi.tokens.tokenizer import LofiTokenizer
 
 # the tokens of one note: Program, Pitch (or PitchDrum), Velocity, Duration

@@ -25,9 +25,9 @@ import numpy as np
 import soundfile
 from PIL import Image
 
+import lofi.publish.art as art  # not through lofi.publish, whose __init__ imports this module
 from lofi.files import atomic_write
 from lofi.progress import Progress, no_progress
-from lofi.publish import art
 
 TEMPLATES = ("bars", "circle", "rain")
 RESOLUTIONS = {"1080p": (1920, 1080), "720p": (1280, 720)}
