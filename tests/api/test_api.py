@@ -72,6 +72,16 @@ def test_generate_makes_a_track_that_the_library_lists(client, made):
     assert abs(track["lufs"] - -14.0) <= 0.5
 
 
+def test_a_track_asked_for_in_mp3_alone_has_no_wav_and_no_stems(client):
+    answer = client.post(f"{V1}/generate", json={**REQUEST, "seed": 8, "formats": ["mp3"]})
+    assert answer.status_code == 202, answer.text
+    done = wait_job(client, answer.json()["id"])
+    assert done["state"] == "done", done
+    names = {f["name"] for f in client.get(f"{V1}/tracks/{done['track_id']}").json()["files"]}
+    assert "track.mp3" in names and "track.wav" not in names and not any(n.startswith("stems/") for n in names)
+    assert {"track.mid", "pianoroll.png", "spectrogram.png", "metadata.json"} <= names
+
+
 def test_track_filters_and_pagination(client, made):
     assert client.get(f"{V1}/tracks", params={"mood": "rainy"}).json()["total"] >= 1
     assert client.get(f"{V1}/tracks", params={"mood": "sleepy"}).json()["total"] == 0
@@ -654,15 +664,26 @@ def test_the_api_and_the_cli_build_the_same_options(tmp_path, tiny_checkpoint, m
             assert answer.status_code == 202, answer.text
             return answer.json()["request"]["options"]
 
-        def cli(audio: bool, preset: str | None) -> dict:
-            built = asdict(cli_render.track_options(audio, preset, None, None))
+        def cli(audio: bool, preset: str | None, formats: str | None = None) -> dict:
+            built = asdict(cli_render.track_options(audio, preset, None, None, formats=formats))
+            built["formats"] = list(built["formats"])  # JSON's list
             return {name: value for name, value in built.items() if name != "soundfont"}  # a server path
 
         assert options({}) == cli(True, None)
         assert options({})["preset"] == "tape" and options({})["lufs"] == -16.0
         assert options({"preset": "vinyl"}) == cli(True, "vinyl")
-        # formats: none is the MIDI alone; any audio format makes the whole audio set
+        # formats: none is the MIDI alone; otherwise the files named, in one order, each once
         assert options({"formats": []}) == cli(False, None) and options({"formats": []})["audio"] is False
-        assert options({"formats": ["mp3"]})["audio"] is True
+        assert options({"formats": []})["formats"] == []
+        assert options({})["formats"] == ["wav", "mp3", "stems"]
+        assert options({"formats": ["mp3"]}) == cli(True, None, "mp3") and options({"formats": ["mp3"]})["audio"]
+        assert options({"formats": ["stems", "wav", "stems"]}) == cli(True, None, "stems, wav")
+        assert options({"formats": ["stems", "wav", "stems"]})["formats"] == ["wav", "stems"]
+        unknown = client.post(f"{V1}/generate", json={"mood": "chill", "formats": ["ogg"]})
+        assert unknown.status_code == 422 and "wav" in unknown.text
+        with pytest.raises(ValueError, match="unknown audio format ogg: choose from wav, mp3, stems"):
+            cli(True, None, "ogg")
+        no_wav = client.post(f"{V1}/generate", json={"mood": "chill", "formats": ["mp3"], "video": True})
+        assert no_wav.status_code == 422 and "made from track.wav" in no_wav.json()["detail"]
         refused = client.post(f"{V1}/generate", json={"mood": "chill", "formats": [], "video": True})
         assert refused.status_code == 422 and "video needs the audio" in refused.json()["detail"]

@@ -80,6 +80,16 @@ def test_stems_sum_to_the_premaster_mix(two_minutes, tmp_path):
     assert not list(tmp_path.rglob("*.tmp")), "no temporary file is left behind"
 
 
+def test_only_the_asked_formats_are_written(two_minutes, tmp_path):
+    _, rendered = two_minutes
+    written = write_outputs(rendered, tmp_path / "mp3", formats=("mp3",))
+    assert written == ["spectrogram.png", "track.mp3", "waveform.png"]
+    assert sorted(p.name for p in (tmp_path / "mp3").rglob("*")) == written  # no stems/ folder either
+    written = write_outputs(rendered, tmp_path / "stems", formats=("stems", "wav"))
+    assert "track.mp3" not in written and "track.wav" in written
+    assert {p.name for p in (tmp_path / "stems" / "stems").glob("*.flac")} == {"keys.flac", "bass.flac", "drums.flac"}
+
+
 def test_the_kick_ducks_the_band(two_minutes):
     _, rendered = two_minutes
     # just after a kick the keys stem is quieter than just before the next one

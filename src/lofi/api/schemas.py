@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
-from lofi.limits import MINUTES_RANGE, TEMPO_RANGE
+from lofi.limits import AUDIO_FORMATS, MINUTES_RANGE, TEMPO_RANGE
 from lofi.moods import MOODS
 from lofi.render.presets import PRESETS
 from lofi.theory import Key
@@ -16,7 +16,7 @@ from lofi.theory.keys import _MODE_ALIASES
 
 Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
-Format = Literal["wav", "mp3", "stems"]
+Format = Literal[AUDIO_FORMATS]  # Literal of a tuple is the Literal of its members
 
 
 def _json_number(value: Any) -> Any:
@@ -66,7 +66,10 @@ class GenerateRequest(BaseModel):
     preset: PresetName | None = Field(  # type: ignore[valid-type]
         default=None, description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."
     )
-    formats: list[Format] = Field(default=["wav", "mp3", "stems"], description="Audio outputs; empty: MIDI only.")
+    formats: list[Format] = Field(
+        default=list(AUDIO_FORMATS),
+        description="Audio files to write: track.wav, track.mp3, stems/*.flac; empty: MIDI only. A video needs wav.",
+    )
     video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
 
     @field_validator("key")

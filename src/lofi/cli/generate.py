@@ -69,6 +69,10 @@ def generate(
     audio: Annotated[
         bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
     ] = True,
+    formats: Annotated[
+        str | None,
+        typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
+    ] = None,
     preset: Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")] = None,
     lufs: Annotated[
         float | None, typer.Option(help="Integrated loudness of the master, LUFS (default -14; -16 for podcasts).")
@@ -116,7 +120,7 @@ def generate(
             raise FileNotFoundError(
                 f"no model at {checkpoint_dir}: pass --model FOLDER, or train one with `lofi train`"
             )
-        options = track_options(audio, preset, lufs, true_peak, video, resolution, template, engine)
+        options = track_options(audio, preset, lufs, true_peak, video, resolution, template, engine, formats)
         with console.status("composing...") as status:
             checkpoint = load_checkpoint(checkpoint_dir)
             folder = run_track(

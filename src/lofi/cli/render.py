@@ -23,12 +23,15 @@ def track_options(
     resolution: str = "1080p",
     template: str = "bars",
     engine: str | None = None,
+    formats: str | None = None,
 ):
-    """The pipeline's options from the command line's flags (lofi.jobs.options, as the API does)."""
+    """The pipeline's options from the command line's flags (lofi.jobs.options, as the API does);
+    ``formats`` is the comma-separated --formats (None: every audio format)."""
     from lofi.jobs.options import track_options as build
 
+    asked = None if formats is None else [f.strip() for f in formats.split(",") if f.strip()]
     return build(
-        get_settings(), audio=audio, preset=preset, lufs=lufs, true_peak=true_peak, video=video,
+        get_settings(), audio=audio, formats=asked, preset=preset, lufs=lufs, true_peak=true_peak, video=video,
         resolution=resolution, template=template, engine=engine,
     )  # fmt: skip
 

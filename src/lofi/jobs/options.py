@@ -8,10 +8,12 @@ the same request means the same thing from either door.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lofi.limits import AUDIO_FORMATS
 from lofi.settings import DEFAULT_SOUNDFONT, Settings
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ class TrackOptions:
     """What a track job makes beyond the MIDI, and how."""
 
     audio: bool = True  # render, colour and master; False stops after the MIDI
+    formats: tuple[str, ...] = AUDIO_FORMATS  # the audio files written (lofi.limits); () without audio
     preset: str = "dusty"
     lufs: float = -14.0
     true_peak_db: float = -1.0
@@ -35,12 +38,15 @@ class TrackOptions:
     template: str = "bars"
     engine: str | None = None  # inference engine (lofi.model.engines); None: settings' (LOFI_ENGINE)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", tuple(self.formats))  # a job's JSON gives a list back
+
     def render_options(self, mood: str | None, seed: int, swing_written: bool = False) -> RenderOptions:
         from lofi.render.track import RenderOptions
 
         return RenderOptions(
             preset=self.preset, lufs=self.lufs, true_peak_db=self.true_peak_db, mood=mood, seed=seed,
-            soundfont=self.soundfont, **({"swing": 0.5} if swing_written else {}),
+            soundfont=self.soundfont, formats=self.formats, **({"swing": 0.5} if swing_written else {}),
         )  # fmt: skip
 
 
@@ -48,6 +54,7 @@ def track_options(
     settings: Settings,
     *,
     audio: bool = True,
+    formats: Sequence[str] | None = None,
     preset: str | None = None,
     lufs: float | None = None,
     true_peak: float | None = None,
@@ -56,11 +63,15 @@ def track_options(
     template: str = "bars",
     engine: str | None = None,
 ) -> TrackOptions:
-    """The pipeline's options; ValueError (or FileNotFoundError for a missing tool) says what is wrong."""
+    """The pipeline's options; ValueError (or FileNotFoundError for a missing tool) says what is wrong.
+
+    ``formats`` names the audio files to write (None: all of them); without ``audio`` there are none.
+    """
     from lofi.render.presets import get_preset
 
     options = TrackOptions(
         audio=audio,
+        formats=_formats(formats) if audio else (),
         preset=get_preset(preset or settings.preset).name,
         lufs=settings.lufs if lufs is None else lufs,
         true_peak_db=settings.true_peak_db if true_peak is None else true_peak,
@@ -91,6 +102,20 @@ def track_options(
 
         if not audio:
             raise ValueError("a video needs the audio: ask for audio too")
+        if "wav" not in options.formats:
+            raise ValueError("the video is made from track.wav: ask for the wav format too")
         PublishOptions(video=True, resolution=resolution, template=template).check()
         find_ffmpeg()
     return options
+
+
+def _formats(asked: Sequence[str] | None) -> tuple[str, ...]:
+    """The asked formats in the usual order, each once; all of them for None."""
+    if asked is None:
+        return AUDIO_FORMATS
+    unknown = sorted(set(asked) - set(AUDIO_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown audio format {', '.join(unknown)}: choose from {', '.join(AUDIO_FORMATS)}")
+    if not asked:
+        raise ValueError(f"no audio format asked for: name one of {', '.join(AUDIO_FORMATS)}, or ask for no audio")
+    return tuple(f for f in AUDIO_FORMATS if f in asked)

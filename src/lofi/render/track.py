@@ -8,6 +8,7 @@ the files in the track folder (each atomically, several at once since encoders w
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import soundfile
 from symusic import Score
 
 from lofi.files import atomic_write
+from lofi.limits import AUDIO_FORMATS
 from lofi.render import mix
 from lofi.render.humanize import Humanize
 from lofi.render.master import Mastered, master
@@ -39,6 +41,7 @@ class RenderOptions:
     # where humanizing moves the off-beat eighths; 0.5 keeps them: lofi's own MIDI has its swing written in
     swing: float = 0.56
     soundfont: Path = DEFAULT_SOUNDFONT
+    formats: tuple[str, ...] = AUDIO_FORMATS  # which of track.wav, track.mp3 and stems/ to write
 
 
 @dataclass
@@ -117,21 +120,27 @@ def _write_mp3(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     atomic_write(path, write)
 
 
-def write_outputs(rendered: Rendered, folder: Path, title: str | None = None) -> list[str]:
-    """track.wav (24-bit), track.mp3, stems/<part>.flac, spectrogram.png, waveform.png; their names."""
+def write_outputs(
+    rendered: Rendered, folder: Path, title: str | None = None, formats: Sequence[str] = AUDIO_FORMATS
+) -> list[str]:
+    """Of track.wav (24-bit), track.mp3 and stems/<part>.flac those ``formats`` name, and spectrogram.png
+    and waveform.png; their names."""
     from lofi.render import images  # matplotlib, only when pictures are drawn
 
     audio, rate = rendered.mastered.audio, rendered.sample_rate
-    jobs = {
-        "track.wav": lambda: _write_sound(folder / "track.wav", audio, rate, "WAV"),
-        "track.mp3": lambda: _write_mp3(folder / "track.mp3", audio, rate),
+    jobs: dict[str, Callable[[], object]] = {
         "spectrogram.png": lambda: images.spectrogram(audio, rate, folder / "spectrogram.png", title),
         "waveform.png": lambda: images.waveform(audio, rate, folder / "waveform.png", title),
     }
-    for name, stem in rendered.stems.items():
-        jobs[f"stems/{name}.flac"] = lambda s=stem, n=name: _write_sound(
-            folder / "stems" / f"{n}.flac", s, rate, "FLAC"
-        )
+    if "wav" in formats:
+        jobs["track.wav"] = lambda: _write_sound(folder / "track.wav", audio, rate, "WAV")
+    if "mp3" in formats:
+        jobs["track.mp3"] = lambda: _write_mp3(folder / "track.mp3", audio, rate)
+    if "stems" in formats:
+        for name, stem in rendered.stems.items():
+            jobs[f"stems/{name}.flac"] = lambda s=stem, n=name: _write_sound(
+                folder / "stems" / f"{n}.flac", s, rate, "FLAC"
+            )
     # matplotlib is not thread-safe: the pictures are drawn here, the encoders run beside them
     pictures = [name for name in jobs if name.endswith(".png")]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -147,6 +156,6 @@ def render_midi(midi: Path, folder: Path, options: RenderOptions) -> dict:
     """Render ``midi`` into ``folder``; returns the "audio" part of metadata.json and the step timings."""
     rendered = render(read_midi(midi), options)
     clock = time.perf_counter()
-    files = write_outputs(rendered, folder, title=folder.name)
+    files = write_outputs(rendered, folder, title=folder.name, formats=options.formats)
     rendered.timings_s["write"] = round(time.perf_counter() - clock, 3)
     return {**rendered.describe(options), "files": files, "timings_s": rendered.timings_s}

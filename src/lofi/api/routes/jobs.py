@@ -48,10 +48,10 @@ def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
     from lofi.jobs.options import track_options
 
     request = ComposeRequest(mood=body.mood, bpm=body.bpm, key=body.key, minutes=body.minutes, seed=body.seed)
-    # the CLI's builder: LOFI_PRESET, LOFI_LUFS... fill what the body leaves out. formats: [] is the MIDI
-    # alone; any audio format makes the whole audio set (wav, mp3, stems)
+    # the CLI's builder: LOFI_PRESET, LOFI_LUFS... fill what the body leaves out; formats: [] is the MIDI alone
     try:
-        options = track_options(settings, audio=bool(body.formats), preset=body.preset, video=body.video)
+        audio = bool(body.formats)
+        options = track_options(settings, audio=audio, formats=body.formats, preset=body.preset, video=body.video)
     except ValueError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except FileNotFoundError as error:  # the server lacks a tool (SoundFont, ffmpeg): not the client's doing
