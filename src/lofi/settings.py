@@ -24,7 +24,6 @@ class Settings(BaseSettings):
     openmsx_dir: Path = Field(default=Path("/usr/share/games/openttd/baseset/openmsx"))
     corpus_file_timeout_s: float = Field(default=20.0, description="Per-file limit of the quality filter.")
     soundfont: Path = Field(default=DEFAULT_SOUNDFONT, description="General MIDI SoundFont (fluid-soundfont-gm).")
-    sample_rate: int = Field(default=44100, description="Sample rate of stems and masters, Hz.")
     preset: str = Field(default="dusty", description="Effects preset used when none is asked for.")
     lufs: float = Field(default=-14.0, description="Integrated loudness target of the master, LUFS.")
     true_peak_db: float = Field(default=-1.0, description="True-peak ceiling of the master, dBTP.")

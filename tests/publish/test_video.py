@@ -11,7 +11,15 @@ import soundfile
 
 from lofi.publish import art, publish_step, video
 
-pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg is not installed (make setup)")
+
+@pytest.fixture(autouse=True)
+def ffprobe() -> str:
+    """The tests read the videos back with ffprobe: without it they fail, saying how to get it."""
+    found = shutil.which("ffprobe")
+    if found is None:
+        pytest.fail("ffprobe is missing: run `make setup` (Debian package ffmpeg)")
+    return found
+
 
 RATE = 44100
 QUIET_S = 1.2  # the test track is silent this long, then loud

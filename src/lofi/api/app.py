@@ -236,7 +236,7 @@ def allowed_methods(routes: list[APIRoute], path: str) -> str:
 
 
 def _limit_storage(settings: Settings) -> str:
-    url = getattr(settings, "queue_url", "")
+    url = settings.queue_url
     return url if url.startswith(("redis://", "rediss://")) else "memory://"
 
 
