@@ -99,3 +99,23 @@ def test_a_killed_worker_s_job_runs_again_on_another_and_makes_one_track(cluster
     with queue.catalog.session() as session:
         assert sum(t.seed == 32 for t in list_tracks(session, limit=1000).items) == 1
     assert_complete_track(queue.config.tracks_dir / job.track_id, audio=True)
+
+
+def test_ready_says_when_the_broker_does_not_answer(redis_server, tmp_path, tiny_checkpoint):
+    """/ready pings Redis through the queue: a live broker is ok, a dead one makes the server unready."""
+    from fastapi.testclient import TestClient
+
+    from jobs.conftest import free_port
+    from lofi.api import create_app
+    from lofi.settings import Settings
+
+    def ready(queue_url: str) -> tuple[int, dict]:
+        settings = Settings(home=tmp_path / "home", default_model=tiny_checkpoint.path, queue_url=queue_url)
+        with TestClient(create_app(settings, start_workers=False)) as client:
+            answer = client.get("/api/v1/ready")
+        return answer.status_code, answer.json()["checks"]
+
+    status, checks = ready(empty_redis_db(redis_server))
+    assert checks["queue"] == "ok" and "workers" not in checks  # Celery's workers live elsewhere
+    status, checks = ready(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert status == 503 and checks["queue"] == "unreachable: ConnectionError"

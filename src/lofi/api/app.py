@@ -37,6 +37,7 @@ from lofi.api.overload import LoadShedding
 from lofi.api.ratelimit import RateLimiter
 from lofi.api.routes import API_PREFIX, health, jobs, options, schedule, tracks, ws
 from lofi.api.schemas import errors
+from lofi.jobs.queue import JobQueue
 from lofi.logs import request_context
 from lofi.settings import Settings, get_settings
 
@@ -78,9 +79,7 @@ def _snapshot(app: FastAPI) -> dict:
         _follow_finished_jobs(app, session)
     cache = app.state.queue.cache
     data["cache"] = {"hits": cache.hits, "misses": cache.misses}
-    live_workers = getattr(app.state.queue, "live_workers", None)
-    if live_workers is not None:
-        data["workers"] = live_workers()
+    data["workers"] = app.state.queue.live_workers()
     home = Path(app.state.settings.home).expanduser().resolve()
     while not home.exists():  # with PostgreSQL nothing may have made LOFI_HOME yet; its volume is the same
         home = home.parent
@@ -114,7 +113,7 @@ def _follow_finished_jobs(app: FastAPI, session: Any) -> None:
     jobs.add(((i, str(state), started, finished) for i, state, started, finished in rows), window)
 
 
-def create_app(settings: Settings | None = None, queue: Any = None, start_workers: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, queue: JobQueue | None = None, start_workers: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager

@@ -9,7 +9,7 @@ until the pool's timeout). A route opens its session with ``catalog.session()`` 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from lofi.api.ratelimit import BAD_KEY
 from lofi.catalog import Catalog
+from lofi.jobs.queue import JobQueue
 from lofi.settings import Settings
 
 
@@ -28,7 +29,7 @@ async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_queue(request: Request) -> Any:
+def get_queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
@@ -59,5 +60,5 @@ def require_key(request: Request, x_api_key: Annotated[str | None, Depends(API_K
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-QueueDep = Annotated[Any, Depends(get_queue)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
 WriteAccess = Depends(require_key)

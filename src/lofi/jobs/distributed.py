@@ -64,6 +64,9 @@ class RedisLiveness:
         self._redis = redis.Redis.from_url(url)
         self.heartbeat_s = heartbeat_s
 
+    def ping(self) -> None:
+        self._redis.ping()
+
     def hold(self, worker_id: str) -> None:
         key, ttl_ms = LIVENESS_PREFIX + worker_id, int(3000 * self.heartbeat_s)
         self._redis.set(key, b"1", px=ttl_ms)
@@ -193,6 +196,10 @@ class DistributedQueue(JobQueue):
     def live_workers(self) -> int:
         """Celery worker processes (pool slots) whose heartbeat key is fresh, on any machine."""
         return sum(1 for _ in self.liveness.live_keys())
+
+    def ping(self) -> None:
+        """The broker answers (Redis: PING), or redis's error says why not."""
+        self.liveness.ping()
 
     def _dispatch(self, job_id: str) -> None:
         try:

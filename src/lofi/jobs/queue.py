@@ -221,6 +221,17 @@ class JobQueue(ABC):
     def stop(self) -> None:  # noqa: B027
         """Stop what ``start`` started."""
 
+    def ping(self) -> None:  # noqa: B027 (the catalog is checked by any read; a broker is checked here)
+        """Raise when the backend's own service (Celery's broker) does not answer."""
+
+    def local_workers(self) -> tuple[int, int] | None:
+        """(alive, started) of the worker processes this queue runs in this process; None when it runs none."""
+        return None
+
+    @abstractmethod
+    def live_workers(self) -> int:
+        """Worker processes alive anywhere, as this backend can tell."""
+
     def close(self) -> None:
         self.stop()
         if self._owns_catalog:

@@ -30,14 +30,11 @@ def ready(request: Request, response: Response) -> Readiness:
         checks["catalog"] = f"unreachable: {type(exc).__name__}"
     try:
         state.queue.list(limit=1)  # the jobs live in the catalog the workers share
-        ping = getattr(state.queue, "ping", None)
-        if ping is not None:
-            ping()  # the broker, for the distributed queue
+        state.queue.ping()  # the broker, for the distributed queue
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"unreachable: {type(exc).__name__}"
-    local_workers = getattr(state.queue, "local_workers", None)
-    counts = local_workers() if local_workers is not None else None
+    counts = state.queue.local_workers()
     if counts is not None:  # the embedded workers of this process; Celery's live elsewhere (lofi_workers)
         alive, started = counts
         checks["workers"] = "ok" if alive > 0 else f"{alive} of {started} alive"

@@ -12,6 +12,7 @@ from lofi.api.deps import QueueDep, WriteAccess
 from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic, errors
 from lofi.catalog import JobRecord
+from lofi.jobs.queue import JobQueue
 from lofi.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
@@ -41,7 +42,7 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and PurePosixPath(value).is_absolute()
 
 
-def submit(queue, body: GenerateRequest, settings: Settings) -> JobRecord:
+def submit(queue: JobQueue, body: GenerateRequest, settings: Settings) -> JobRecord:
     """The pipeline's request and options from the API's body; the job as the queue recorded it.
     503 when the server has no model."""
     from lofi.compose import ComposeRequest
