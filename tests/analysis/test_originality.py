@@ -20,7 +20,7 @@ from lofi.analysis.originality import (
     check,
     fingerprints,
     local_align,
-    memorization_rate,
+    memorization,
     symbols,
     verdict_for,
 )
@@ -216,11 +216,13 @@ def test_a_file_that_is_not_midi_raises(index, tmp_path):
         check(junk, index)
 
 
-def test_memorization_rate_is_the_share_flagged(index, tunes, stranger):
+def test_memorization_is_the_share_flagged_with_its_sources(index, tunes, stranger):
     copy, _ = plant(tunes[9], first=10, length=32, host=stranger, at=40)
-    rate = memorization_rate([lead_piece(copy), lead_piece(stranger)], index)
-    assert rate == 0.5
-    assert memorization_rate([], index) == 0.0
+    found = memorization([lead_piece(copy), lead_piece(stranger)], index)
+    assert (found["tracks"], found["flagged"], found["rate"]) == (2, 1, 0.5)
+    assert sum(found["by_source"].values()) == 1 and len(found["scores_bits"]) == 2
+    assert found["scores_bits"][0] > found["scores_bits"][1]  # the copy matches far better
+    assert memorization([], index)["rate"] == 0.0
 
 
 def test_verdict_levels_and_json():

@@ -7,7 +7,7 @@ from lofi.model.engines import load_engine
 from lofi.model.engines.hf import HFEngine
 from lofi.model.engines.lean import LeanEngine
 from lofi.model.generate import Continuation, decode
-from lofi.model.quantize import is_quantized, quantize_int8
+from lofi.model.quantize import quantize_int8
 from lofi.theory import Key
 from lofi.tokens.tokenizer import LofiTokenizer
 
@@ -22,6 +22,10 @@ def jobs(tiny_checkpoint):
     # two tries of one prompt, and a longer prompt: rows of different lengths in one batch
     return [Continuation(prefix, 2, grammar, seed=1), Continuation(prefix, 2, grammar, seed=2),
             Continuation(prefix + first, 1, grammar, seed=3)]  # fmt: skip
+
+
+def is_quantized(module) -> bool:
+    return type(module).__module__.startswith("torch.ao.nn.quantized")
 
 
 def _ids(n):

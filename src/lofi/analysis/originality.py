@@ -684,16 +684,27 @@ def check(
     return check_lines(lines, index, thresholds, scoring)
 
 
-def memorization_rate(
+def memorization(
     pieces: Iterable[Score | Path | str],
     index: OriginalityIndex | Path | None = None,
     thresholds: Thresholds = Thresholds(),
-) -> float:
-    """Share of ``pieces`` whose verdict is ``flagged`` (0.0 for none): a model's memorization rate."""
+) -> dict:
+    """How many of ``pieces`` (a model's tracks) the check flags: counts, the rate (0.0 for none), the
+    flagged ones' reference sources and every score, as `lofi eval` writes them to memorization.json."""
+    from collections import Counter
+
     if not isinstance(index, OriginalityIndex):
         index = load_index(index)
-    verdicts = [check(piece, index, thresholds).flagged for piece in pieces]
-    return sum(verdicts) / len(verdicts) if verdicts else 0.0
+    verdicts = [check(piece, index, thresholds) for piece in pieces]
+    flagged = [v for v in verdicts if v.flagged]
+    return {
+        "tracks": len(verdicts),
+        "flagged": len(flagged),
+        "review": sum(v.verdict == "review" for v in verdicts),
+        "rate": len(flagged) / len(verdicts) if verdicts else 0.0,
+        "by_source": dict(Counter(v.match.reference.source for v in flagged if v.match)),
+        "scores_bits": [round(v.score, 1) for v in verdicts],
+    }
 
 
 # ---------------------------------------------------------------------------------------------- references

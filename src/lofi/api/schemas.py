@@ -78,13 +78,6 @@ class GenerateRequest(BaseModel):
         return Key.parse(value).name  # ValueError says what a key looks like
 
 
-class EventPublic(BaseModel):
-    at: datetime
-    state: str
-    progress: float
-    message: str
-
-
 class JobPublic(BaseModel):
     id: str
     kind: str

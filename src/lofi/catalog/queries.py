@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -193,28 +193,6 @@ def track_files(track: Track) -> list[TrackFile]:
         if path.is_file() and not any(part.startswith(".") for part in relative.parts):
             found.append(TrackFile(relative.as_posix(), path.stat().st_size))
     return found
-
-
-def track_by_fingerprint(session: Session, fingerprint: str) -> Track | None:
-    """The newest track made from this fingerprint (request, seed and model), if any."""
-    query = select(Track).where(Track.fingerprint == fingerprint).order_by(Track.created_at.desc()).limit(1)
-    return session.scalar(query)
-
-
-def daily_counts(session: Session, days: int = 30, today: date | None = None) -> list[tuple[date, int]]:
-    """Tracks made on each of the last ``days`` UTC days up to ``today``, oldest first, zeros included."""
-    if days < 1:
-        raise ValueError(f"days must be at least 1 (got {days})")
-    today = today or utcnow().date()
-    first = today - timedelta(days=days - 1)
-    start = datetime.combine(first, time(), UTC)
-    end = datetime.combine(today + timedelta(days=1), time(), UTC)
-    day = func.date(Track.created_at)  # SQLite gives 'YYYY-MM-DD', PostgreSQL a date (in UTC, see make_engine)
-    rows = session.execute(
-        select(day, func.count()).where(Track.created_at >= start, Track.created_at < end).group_by(day)
-    )
-    counts = {(d if isinstance(d, date) else date.fromisoformat(d)): n for d, n in rows}
-    return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
 
 
 # ---------------------------------------------------------------------------------------------- jobs

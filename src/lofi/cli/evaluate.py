@@ -137,24 +137,13 @@ def _memorization(scores: list, folder: Path) -> dict | None:
     Written to memorization.json beside the report; None when no index was built (`lofi originality build`).
     """
     import json
-    from collections import Counter
 
-    from lofi.analysis.originality import check, default_index_path, load_index
+    from lofi.analysis.originality import default_index_path, memorization
     from lofi.files import atomic_write
 
     if not default_index_path().is_file():
         return None
-    index = load_index()
-    verdicts = [check(score, index) for score in scores]
-    flagged = [v for v in verdicts if v.flagged]
-    result = {
-        "tracks": len(verdicts),
-        "flagged": len(flagged),
-        "review": sum(v.verdict == "review" for v in verdicts),
-        "rate": len(flagged) / len(verdicts),
-        "by_source": dict(Counter(v.match.reference.source for v in flagged if v.match)),
-        "scores_bits": [round(v.score, 1) for v in verdicts],
-    }
+    result = memorization(scores)
     text = json.dumps(result, indent=2) + "\n"
     atomic_write(folder / "memorization.json", lambda p: p.write_text(text, encoding="utf-8"))
     return result

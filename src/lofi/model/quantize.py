@@ -44,7 +44,3 @@ def quantize_int8(model: GPT2LMHeadModel) -> GPT2LMHeadModel:
     with warnings.catch_warnings():  # torch.ao's deprecation notices: the kernels are what we want
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(quantized, targets, dtype=torch.qint8)
-
-
-def is_quantized(module: nn.Module) -> bool:
-    return type(module).__module__.startswith("torch.ao.nn.quantized")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -459,10 +459,3 @@ def preview(source: Path, width: int = PREVIEW_WIDTH) -> bytes:
     out = io.BytesIO()
     small.save(out, format="JPEG", quality=80, optimize=True)
     return out.getvalue()
-
-
-def with_palette(plan: ArtPlan, name: str) -> ArtPlan:
-    """The same plan in another palette."""
-    if name not in PALETTES:
-        raise ValueError(f"unknown palette {name!r}: choose one of {', '.join(PALETTES)}")
-    return replace(plan, palette=PALETTES[name])
