@@ -60,6 +60,7 @@ PAD = 12  # symbols aligned beyond a candidate's first and last hit
 BACKOFF = 8.0  # pseudo-counts of the symbol's own share when its context was rarely seen
 
 _IMPOSSIBLE = -1e9  # score of cells outside a reference
+NO_ALIGNMENT = (0.0, -1, -1, -1, -1)  # score and first/last positions when nothing aligns
 
 
 @dataclass(frozen=True)
@@ -480,14 +481,7 @@ class OriginalityIndex:
                 best_end[better, 0] = a[better, row]
                 best_end[better, 1] = j[lane, row, top][better]
                 best_start[better] = start[lane, top][better]
-        out = []
-        for n in range(k):
-            if best[n] <= 0:
-                out.append((0.0, -1, -1, -1, -1))
-                continue
-            sa, sj = divmod(int(best_start[n]), stride)
-            out.append((float(best[n]), sa, int(best_end[n, 0]), sj - width, int(best_end[n, 1])))
-        return out
+        return _alignments(best, best_start, best_end, stride, shift=(0, 0, -width, 0))
 
     def _match(self, line: Line, ref: int, aligned: tuple[float, int, int, int, int]) -> Match:
         score, qa, qb, ra, rb = aligned
@@ -567,7 +561,7 @@ def local_align(
     """
     k = len(refs)
     if k == 0 or len(q) == 0:
-        return [(0.0, -1, -1, -1, -1)] * k
+        return [NO_ALIGNMENT] * k
     length = max(len(r) for r in refs)
     pad = np.full((k, length), -1, dtype=np.int64)  # -1 matches no symbol
     for i, r in enumerate(refs):
@@ -605,13 +599,23 @@ def local_align(
         best_end[better, 0] = i
         best_end[better, 1] = top[better]
         best_start[better] = start[lane, top][better]
+    return _alignments(best, best_start, best_end, stride, shift=(-1, -1, -1, -1))  # row and column 0 are padding
+
+
+def _alignments(
+    best: np.ndarray, best_start: np.ndarray, best_end: np.ndarray, stride: int, shift: tuple[int, int, int, int]
+) -> list[tuple[float, int, int, int, int]]:
+    """Per lane (score, first and last query symbol, first and last reference symbol) from its best cell
+    and that alignment's coded start (query * stride + reference), positions moved by ``shift`` into the
+    sequences' own; NO_ALIGNMENT where nothing scored."""
     out = []
-    for n in range(k):
+    for n in range(len(best)):
         if best[n] <= 0:
-            out.append((0.0, -1, -1, -1, -1))
+            out.append(NO_ALIGNMENT)
             continue
-        si, sj = divmod(int(best_start[n]), stride)
-        out.append((float(best[n]), si - 1, int(best_end[n, 0]) - 1, sj - 1, int(best_end[n, 1]) - 1))
+        first_q, first_r = divmod(int(best_start[n]), stride)
+        ends = int(best_end[n, 0]), int(best_end[n, 1])
+        out.append((float(best[n]), first_q + shift[0], ends[0] + shift[1], first_r + shift[2], ends[1] + shift[3]))
     return out
 
 
