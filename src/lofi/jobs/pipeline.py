@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from symusic import Score
+
 from lofi.compose import Composer, ComposeRequest, write_track
 from lofi.jobs.options import TrackOptions
 from lofi.model.checkpoint import Checkpoint
 from lofi.progress import Progress, no_progress
 from lofi.publish import publish_into
-from lofi.render.track import render_midi
+from lofi.render.track import read_midi, render_score
 from lofi.tracing import span
 from lofi.track import TrackFolder
 
@@ -31,24 +33,23 @@ def compose_step(
     return write_track(composition, out_dir)
 
 
-def render_step(track: TrackFolder, options: TrackOptions) -> None:
-    """The piano roll, and with ``options.audio`` the sound; changes ``track``'s metadata in memory."""
-    from symusic import Score
-
+def render_step(track: TrackFolder, options: TrackOptions, score: Score) -> None:
+    """The piano roll, and with ``options.audio`` the sound of ``score`` (the folder's track.mid); changes
+    ``track``'s metadata in memory."""
     from lofi.render.images import pianoroll
 
     folder, metadata = track.path, track.metadata
-    pianoroll(Score(str(folder / "track.mid")), folder / "pianoroll.png", metadata.form, metadata.track_id)
+    pianoroll(score, folder / "pianoroll.png", metadata.form, metadata.track_id)
     if options.audio:
         mood = (metadata.request or {})["mood"]
         render_options = options.render_options(mood, metadata.seed, swing_written=metadata.swing is not None)
-        audio = render_midi(folder / "track.mid", folder, render_options)
+        audio = render_score(score, folder, render_options)
         timings = metadata.timings_s if metadata.timings_s is not None else {}
         timings.update({f"render.{k}": v for k, v in audio.pop("timings_s").items()})
         track.update(timings_s=timings, audio=audio)
 
 
-def analyze_step(track: TrackFolder) -> None:
+def analyze_step(track: TrackFolder, score: Score) -> None:
     """Quality metrics, the lo-fi figures, and the originality verdict when an index exists
     (`lofi originality build`); changes ``track``'s metadata in memory.
 
@@ -57,15 +58,12 @@ def analyze_step(track: TrackFolder) -> None:
     """
     import math
 
-    from symusic import Score
-
     from lofi.analysis.figures import compute_figures, heard_key
     from lofi.analysis.metrics import compute_metrics
     from lofi.analysis.originality import check, default_index_path
     from lofi.theory import Key
 
     metadata = track.metadata
-    score = Score(str(track.path / "track.mid"))
     key = Key.parse(metadata.key)
     metrics = compute_metrics(score, key).to_dict()
     figures = compute_figures(score, metadata.form, metadata.chords, key)
@@ -101,9 +99,10 @@ def run_track(
         folder = compose_step(checkpoint, request, out_dir, threads, options.engine,
                               progress=lambda fraction, message: progress(0.5 * fraction, message))  # fmt: skip
     track = TrackFolder(folder)
+    score = read_midi(folder / "track.mid")  # read once: analysis, the piano roll and the sound share it
     steps = (
-        ("analyze", 0.5, "analyzing", lambda: analyze_step(track)),
-        ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(track, options)),
+        ("analyze", 0.5, "analyzing", lambda: analyze_step(track, score)),
+        ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(track, options, score)),
         ("publish", 0.7, "publishing", lambda: publish_into(
             track, options.video and options.audio, options.resolution, options.template,
             progress=lambda f, m: progress(0.7 + 0.3 * f, m),

@@ -154,7 +154,12 @@ def write_outputs(
 
 def render_midi(midi: Path, folder: Path, options: RenderOptions) -> dict:
     """Render ``midi`` into ``folder``; returns the "audio" part of metadata.json and the step timings."""
-    rendered = render(read_midi(midi), options)
+    return render_score(read_midi(midi), folder, options)
+
+
+def render_score(score: Score, folder: Path, options: RenderOptions) -> dict:
+    """Render ``score`` into ``folder``, as ``render_midi`` does a file."""
+    rendered = render(score, options)
     clock = time.perf_counter()
     files = write_outputs(rendered, folder, title=folder.name, formats=options.formats)
     rendered.timings_s["write"] = round(time.perf_counter() - clock, 3)
