@@ -53,6 +53,16 @@ def catalog(tmp_path: Path):
         yield catalog
 
 
+def recorded(schedule: DailySchedule, timeout_s: float = 30.0):
+    """The schedule's row once its run has recorded what it queued (the scheduler's thread writes it
+    just after ``make`` returns)."""
+    deadline = time.monotonic() + timeout_s
+    while (state := schedule.state()).last_note == "starting":
+        assert time.monotonic() < deadline, "the run never recorded its jobs"
+        time.sleep(0.05)
+    return state
+
+
 def started(catalog, maker: Maker, pattern: UploadPattern = PATTERN) -> DailySchedule:
     schedule = DailySchedule(catalog, pattern, maker)
     schedule.start()
@@ -68,7 +78,7 @@ def test_the_set_is_made_at_the_time_once_and_the_next_is_due_tomorrow(catalog):
             assert maker.dues == [] and schedule.state().next_run_at == local(day, 6)
             maker.wait()  # APScheduler's thread wakes at 06:00 on the moved clock
             assert maker.dues == [local(day, 6)]
-            state = schedule.state()
+            state = recorded(schedule)
             assert state.next_run_at == local(day + timedelta(days=1), 6) and state.last_run_at == local(day, 6)
             assert state.last_jobs == ["job-1"] and state.last_note == "queued: 1 tracks"
             assert schedule.run_due() is False  # a second wake-up the same day makes nothing
