@@ -1,7 +1,10 @@
+import os
+
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from lofi.model import load_checkpoint
 from lofi.model.constraints import Grammar
 from lofi.model.engines import load_engine
 from lofi.model.engines.hf import HFEngine
@@ -108,3 +111,27 @@ def test_export_onnx_command(tiny_checkpoint, tmp_path):
     for name in ("prefill.onnx", "step.onnx", "prefill.int8.onnx", "step.int8.onnx"):
         assert (tmp_path / name).is_file()
     assert "step.int8.onnx" in "".join(result.output.split())  # the console may wrap a long path
+
+
+def test_composing_from_exported_graphs_needs_no_torch_model(tiny_checkpoint, tmp_path):
+    """With the ONNX graphs exported once (the first track), a fresh process composes without building
+    the torch model, so transformers is never imported: a cold `lofi generate` saves its ~3 s."""
+    import subprocess
+    import sys
+
+    load_engine(tiny_checkpoint, "onnx", home=tmp_path)  # exports into tmp_path/cache/onnx
+    code = f"""
+import sys
+from lofi.compose import Composer, ComposeRequest
+from lofi.model import load_checkpoint
+
+checkpoint = load_checkpoint({str(tiny_checkpoint.path)!r}, build=False)
+composition = Composer(checkpoint, engine="onnx").compose(ComposeRequest(mood="chill", minutes=0.25, seed=3))
+assert composition.score.note_num() > 0
+print(checkpoint.built is None, "transformers" in sys.modules)
+"""
+    env = {**os.environ, "LOFI_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]
+    assert load_checkpoint(tiny_checkpoint.path, build=False).model.config.n_layer == tiny_checkpoint.config.n_layer

@@ -63,7 +63,7 @@ def evaluate(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 sources=[s.strip() for s in sources.split(",")] if sources else None,
             )
-        checkpoint = load_checkpoint(checkpoint_dir)
+        checkpoint = load_checkpoint(checkpoint_dir, build=False)
         with progress_bar("composing") as bar:
             task = bar.add_task("composing", total=n)
             tracks = generate_set(

@@ -122,7 +122,7 @@ def generate(
             )
         options = track_options(audio, preset, lufs, true_peak, video, resolution, template, engine, formats)
         with console.status("composing...") as status:
-            checkpoint = load_checkpoint(checkpoint_dir)
+            checkpoint = load_checkpoint(checkpoint_dir, build=False)  # the torch model only if the engine needs it
             folder = run_track(
                 checkpoint,
                 request,

@@ -16,7 +16,7 @@ from lofi.jobs.options import TrackOptions
 from lofi.model.checkpoint import Checkpoint
 from lofi.progress import Progress, no_progress
 from lofi.publish import publish_into
-from lofi.render.track import read_midi, render_score
+from lofi.render.midi import read_midi
 from lofi.tracing import span
 from lofi.track import TrackFolder
 
@@ -41,6 +41,8 @@ def render_step(track: TrackFolder, options: TrackOptions, score: Score) -> None
     folder, metadata = track.path, track.metadata
     pianoroll(score, folder / "pianoroll.png", metadata.form, metadata.track_id)
     if options.audio:
+        from lofi.render.track import render_score  # the audio stage's imports (scipy) only when rendering
+
         mood = (metadata.request or {})["mood"]
         render_options = options.render_options(mood, metadata.seed, swing_written=metadata.swing is not None)
         audio = render_score(score, folder, render_options)

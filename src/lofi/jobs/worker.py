@@ -252,7 +252,7 @@ class Runner:
         version = (path, weights.stat().st_mtime_ns if weights.is_file() else 0)
         if self._checkpoint is None or self._checkpoint[0] != version:
             self._checkpoint = None  # one model in memory at a time
-            self._checkpoint = (version, load_checkpoint(path))
+            self._checkpoint = (version, load_checkpoint(path, build=False))  # built if its engine needs it
         return self._checkpoint[1]
 
     def _owns(self, session: Session, job_id: str) -> bool:

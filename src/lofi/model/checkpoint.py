@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_file
-from transformers import GPT2LMHeadModel
 
 from lofi.model.config import ModelConfig, build_model
 from lofi.model.meta import CARD, FORMAT, META, TRAIN_STATE, WEIGHTS, read_meta, sha256
 from lofi.model.meta import model_id as checkpoint_model_id
+
+if TYPE_CHECKING:
+    from transformers import GPT2LMHeadModel
+
+_building = threading.Lock()  # two engines asking for the torch model at once build it once
 
 
 def resolve_device(device: str) -> torch.device:
@@ -33,13 +38,28 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass
 class Checkpoint:
-    model: GPT2LMHeadModel
     config: ModelConfig
     tokenizer: dict[str, Any]
     card: dict[str, Any]
     path: Path
     # Hashed when loaded, so the id names the weights in memory even if the folder is later replaced.
     weights_sha256: str = ""
+    device: str = "cpu"
+    built: GPT2LMHeadModel | None = field(default=None, repr=False)  # the torch model, once built
+
+    @property
+    def model(self) -> GPT2LMHeadModel:
+        """The torch model, built from the weights on first use: the ONNX engines run from their exported
+        graphs without it, so a process that only composes with them never imports transformers (~3 s)."""
+        with _building:
+            if self.built is None:
+                model = build_model(self.config)
+                try:
+                    load_model(model, self.path / WEIGHTS, strict=True)
+                except (SafetensorError, RuntimeError, OSError) as e:
+                    raise ValueError(f"{self.path / WEIGHTS} does not hold weights for this model config: {e}") from e
+                self.built = model.to(resolve_device(self.device)).eval()
+            return self.built
 
     @property
     def model_id(self) -> str:
@@ -97,17 +117,15 @@ def _save_weights(model: GPT2LMHeadModel, file: Path) -> None:
     save_file(weights, str(file), metadata={"format": "pt"})
 
 
-def load_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
+def load_checkpoint(path: Path, device: str = "cpu", *, build: bool = True) -> Checkpoint:
+    """The checkpoint in ``path``; its torch model is built now, or with ``build=False`` when an engine
+    first asks for it (a folder whose files and weights' header read_meta accepts loads either way)."""
     path = Path(path)
     meta = read_meta(path)  # the folder's files and the weights' header, checked before anything is built
-    config = meta.config
-    model = build_model(config)
-    try:
-        load_model(model, path / WEIGHTS, strict=True)
-    except (SafetensorError, RuntimeError, OSError) as e:
-        raise ValueError(f"{path / WEIGHTS} does not hold weights for this model config: {e}") from e
-    model.to(resolve_device(device)).eval()
-    return Checkpoint(model, config, meta.tokenizer, meta.card, path, sha256(path / WEIGHTS))
+    checkpoint = Checkpoint(meta.config, meta.tokenizer, meta.card, path, sha256(path / WEIGHTS), device)
+    if build:
+        checkpoint.model  # noqa: B018 (builds it)
+    return checkpoint
 
 
 def render_card(card: dict[str, Any], title: str) -> str:

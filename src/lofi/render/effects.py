@@ -14,6 +14,7 @@ seed always gives the same audio.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -21,7 +22,23 @@ from fractions import Fraction
 
 import numpy as np
 import pedalboard
-from scipy import ndimage, signal
+
+
+@functools.cache
+def _signal():
+    # scipy.signal costs 0.8 s to import; presets are read (by the API, by every job's options) far
+    # more often than audio is filtered, so it is imported when a filter first runs
+    from scipy import signal
+
+    return signal
+
+
+@functools.cache
+def _ndimage():
+    from scipy import ndimage
+
+    return ndimage
+
 
 __all__ = [
     "VINTAGE_CURVES",
@@ -103,7 +120,7 @@ def _unit_rms(x: np.ndarray, axis: int | None = None) -> np.ndarray:
 def _filtered_noise(rng: np.random.Generator, k: int, sos: np.ndarray, lowest_hz: float, rate: float) -> np.ndarray:
     """``k`` samples of white noise through ``sos``, with the filter's start-up dropped, scaled to unit RMS."""
     warm = math.ceil(4.0 * rate / lowest_hz)
-    return _unit_rms(signal.sosfilt(sos, rng.standard_normal(k + warm))[warm:])
+    return _unit_rms(_signal().sosfilt(sos, rng.standard_normal(k + warm))[warm:])
 
 
 class Effect:
@@ -192,8 +209,8 @@ class Gain(Effect):
 
 
 def _butter(audio: np.ndarray, sample_rate: float, order: int, cutoff_hz: float, btype: str) -> np.ndarray:
-    sos = signal.butter(order, _clamp_hz(cutoff_hz, sample_rate), btype=btype, fs=sample_rate, output="sos")
-    return signal.sosfilt(sos, audio, axis=-1)
+    sos = _signal().butter(order, _clamp_hz(cutoff_hz, sample_rate), btype=btype, fs=sample_rate, output="sos")
+    return _signal().sosfilt(sos, audio, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -385,8 +402,8 @@ class Downsample(Effect):
             held = np.floor(np.floor(np.arange(n) / step) * step).astype(np.int64)
             return audio[:, held]
         ratio = Fraction(self.sample_rate_hz / sample_rate).limit_denominator(1000)
-        low = signal.resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
-        back = signal.resample_poly(low, ratio.denominator, ratio.numerator, axis=-1)
+        low = _signal().resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
+        back = _signal().resample_poly(low, ratio.denominator, ratio.numerator, axis=-1)
         if back.shape[1] < n:
             back = np.pad(back, ((0, 0), (0, n - back.shape[1])))
         return back[:, :n]
@@ -448,12 +465,12 @@ def _wobble(rng: np.random.Generator, k: int, rate_hz: float, control_rate: floa
     """
     nyquist = control_rate / 2
     drift_hz = min(rate_hz / 4, 0.4 * nyquist)
-    drift_sos = signal.butter(2, drift_hz, btype="lowpass", fs=control_rate, output="sos")
+    drift_sos = _signal().butter(2, drift_hz, btype="lowpass", fs=control_rate, output="sos")
     drift = _filtered_noise(rng, k, drift_sos, drift_hz, control_rate)
     inst_rate = rate_hz * np.maximum(1 + jitter * drift, 0.1)
     phase = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.cumsum(inst_rate) / control_rate
     low, high = 0.7 * rate_hz, min(1.4 * rate_hz, 0.9 * nyquist)
-    band_sos = signal.butter(2, [low, high], btype="bandpass", fs=control_rate, output="sos")
+    band_sos = _signal().butter(2, [low, high], btype="bandpass", fs=control_rate, output="sos")
     band = _filtered_noise(rng, k, band_sos, low, control_rate)
     wobble = (1 - noise) * np.sqrt(2) * np.sin(phase) + noise * band
     return wobble / max(float(np.max(np.abs(wobble))), 1e-12)
@@ -617,8 +634,8 @@ class Vinyl(Effect):
             control_rate = sample_rate / hop
             sos = np.concatenate(
                 [
-                    signal.butter(4, min(30.0, 0.4 * control_rate), fs=control_rate, output="sos"),
-                    signal.butter(2, 8.0, btype="highpass", fs=control_rate, output="sos"),
+                    _signal().butter(4, min(30.0, 0.4 * control_rate), fs=control_rate, output="sos"),
+                    _signal().butter(2, 8.0, btype="highpass", fs=control_rate, output="sos"),
                 ]
             )
             rumble = _filtered_noise(rumble_rng, math.ceil(n / hop) + 1, sos, 8.0, control_rate)
@@ -629,8 +646,8 @@ class Vinyl(Effect):
             # Uniform float32 noise: it is several times cheaper to draw than Gaussian, and once band-passed
             # it sounds the same. This layer covers every sample, so it is the one that costs.
             white = hiss_rng.random((channels, n), dtype=np.float32) - np.float32(0.5)
-            sos = signal.butter(1, band, btype="bandpass", fs=sample_rate, output="sos").astype(np.float32)
-            hiss = signal.sosfilt(sos, white, axis=-1)
+            sos = _signal().butter(1, band, btype="bandpass", fs=sample_rate, output="sos").astype(np.float32)
+            hiss = _signal().sosfilt(sos, white, axis=-1)
             hiss *= level / np.maximum(np.sqrt(np.mean(np.square(hiss), axis=1, keepdims=True)), 1e-30)
             out += hiss
 
@@ -685,11 +702,11 @@ class VintageEQ(Effect):
 
 
 def _stft(audio: np.ndarray, sample_rate: float, n_fft: int) -> np.ndarray:
-    return signal.stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, axis=-1)[2]
+    return _signal().stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, axis=-1)[2]
 
 
 def _istft(spectrum: np.ndarray, sample_rate: float, n_fft: int, n: int) -> np.ndarray:
-    y = signal.istft(spectrum, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, time_axis=-1, freq_axis=-2)[1]
+    y = _signal().istft(spectrum, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, time_axis=-1, freq_axis=-2)[1]
     if y.shape[-1] < n:
         y = np.pad(y, ((0, 0), (0, n - y.shape[-1])))
     return y[:, :n]
@@ -722,7 +739,7 @@ class SpectralGate(Effect):
         spectrum = _stft(audio, sample_rate, self.n_fft)
         level_db = 20 * np.log10(2 * np.abs(spectrum) + 1e-12)
         cut = np.clip((self.threshold_db - level_db) / self.knee_db, 0.0, 1.0) * self.reduction_db
-        cut = ndimage.uniform_filter(cut, size=(1, 3, 3), mode="nearest")
+        cut = _ndimage().uniform_filter(cut, size=(1, 3, 3), mode="nearest")
         return _istft(spectrum * 10 ** (-cut / 20), sample_rate, self.n_fft, n)
 
 
@@ -752,10 +769,10 @@ class SpectralSmear(Effect):
         spectrum = _stft(audio, sample_rate, self.n_fft)
         bins, frames = spectrum.shape[-2:]
         smooth = [1 - self.amount], [1, -self.amount]
-        power = signal.lfilter(*smooth, np.abs(spectrum) ** 2, axis=-1)
+        power = _signal().lfilter(*smooth, np.abs(spectrum) ** 2, axis=-1)
         # a hop of n_fft/4 turns bin k by k quarter turns: take that out, smooth, put it back
         turns = (1j) ** ((np.arange(bins)[:, None] * np.arange(frames)[None, :]) % 4)
-        coherent = signal.lfilter(*smooth, spectrum * np.conj(turns), axis=-1) * turns
+        coherent = _signal().lfilter(*smooth, spectrum * np.conj(turns), axis=-1) * turns
         # where the original bin is loud its own phase wins, in the tail the ringing one takes over
         phase = np.angle(spectrum + coherent)
         return _istft(np.sqrt(power) * np.exp(1j * phase), sample_rate, self.n_fft, n)

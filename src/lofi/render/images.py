@@ -16,7 +16,6 @@ import numpy as np
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.patches import Patch
-from scipy.signal import spectrogram as stft_power
 from symusic import Score
 
 from lofi.files import atomic_write
@@ -102,6 +101,8 @@ def pianoroll(score: Score, path: Path, sections: list[dict] | None = None, titl
 def spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str | None = None) -> Path:
     """Power spectrogram of the mono sum, dB, log-frequency axis from 20 Hz to Nyquist."""
     mono = np.asarray(audio, dtype=np.float32).mean(axis=0)
+    from scipy.signal import spectrogram as stft_power  # 0.5 s of imports a piano roll does not need
+
     freqs, times, power = stft_power(mono, fs=sample_rate, nperseg=2048, noverlap=1024, scaling="spectrum")
     db = 10 * np.log10(np.maximum(power, 1e-12))
     fig, ax = _axes(14, 4)

@@ -22,6 +22,7 @@ from lofi.limits import AUDIO_FORMATS
 from lofi.render import mix
 from lofi.render.humanize import Humanize
 from lofi.render.master import Mastered, master
+from lofi.render.midi import read_midi
 from lofi.render.presets import get_preset
 from lofi.render.synth import Part, render_stems
 from lofi.settings import DEFAULT_SOUNDFONT
@@ -90,17 +91,6 @@ def render(score: Score, options: RenderOptions) -> Rendered:
     mastered = master(coloured, options.sample_rate, options.lufs, options.true_peak_db)
     timings["master"] = time.perf_counter() - clock
     return Rendered(mastered, premix, stems, parts, options.sample_rate, {k: round(v, 3) for k, v in timings.items()})
-
-
-def read_midi(path: Path) -> Score:
-    """Any standard MIDI file (any meter, any tempo); a clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such MIDI file: {path}")
-    try:
-        return Score(str(path))
-    except Exception as exc:  # symusic raises plain RuntimeErrors for every parse failure
-        raise ValueError(f"{path} is not a readable MIDI file ({exc})") from None
 
 
 def _write_sound(path: Path, audio: np.ndarray, sample_rate: int, fmt: str) -> None:

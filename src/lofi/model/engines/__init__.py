@@ -87,7 +87,7 @@ def load_engine(checkpoint: Checkpoint, name: str | None = None, *, threads: int
 
         return HFEngine(checkpoint.model)
     if name.startswith("onnx"):
-        from lofi.model.engines.onnx import OnnxEngine, export_onnx
+        from lofi.model.engines.onnx import OnnxEngine, export_onnx, exported_onnx
 
         quantize = "int8" if name == "onnx-int8" else None
         # one export per model per process, wherever LOFI_HOME points now; across processes the export
@@ -95,7 +95,9 @@ def load_engine(checkpoint: Checkpoint, name: str | None = None, *, threads: int
         with _lock:
             paths = _exported.get((checkpoint.model_id, quantize)) if home is None else None
             if paths is None or not all(p.exists() for p in paths):
-                paths = export_onnx(checkpoint.model, onnx_dir(checkpoint, home), quantize)
+                folder = onnx_dir(checkpoint, home)
+                # the torch model (and transformers) only when the graphs are not exported yet
+                paths = exported_onnx(folder, quantize) or export_onnx(checkpoint.model, folder, quantize)
                 if home is None:
                     _exported[checkpoint.model_id, quantize] = paths
         return OnnxEngine(paths, checkpoint.config, threads=threads, name=name)

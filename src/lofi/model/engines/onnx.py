@@ -120,6 +120,13 @@ def _quantize(source: Path, path: Path) -> None:
     tmp.replace(path)
 
 
+def exported_onnx(out_dir: Path, quantize: str | None = None) -> tuple[Path, Path] | None:
+    """The graphs ``export_onnx`` wrote into ``out_dir`` before, if both are there (no model needed)."""
+    suffix = ".int8.onnx" if quantize == "int8" else ".onnx"
+    paths = Path(out_dir) / f"{PREFILL}{suffix}", Path(out_dir) / f"{STEP}{suffix}"
+    return paths if all(p.is_file() for p in paths) else None
+
+
 def export_onnx(model: nn.Module, out_dir: Path, quantize: str | None = None) -> tuple[Path, Path]:
     """Write prefill.onnx and step.onnx (or their int8 versions, *.int8.onnx) into ``out_dir``; their paths."""
     if quantize not in (None, "int8"):
