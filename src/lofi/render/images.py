@@ -104,10 +104,12 @@ def spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str | No
     from scipy.signal import spectrogram as stft_power  # 0.5 s of imports a piano roll does not need
 
     freqs, times, power = stft_power(mono, fs=sample_rate, nperseg=2048, noverlap=1024, scaling="spectrum")
+    rows, power = _log_rows(freqs, power, sample_rate / 2)
+    times, power = _fewer_columns(times, power)
     db = 10 * np.log10(np.maximum(power, 1e-12))
     fig, ax = _axes(14, 4)
     top = db.max() if db.size else 0.0
-    mesh = ax.pcolormesh(times, np.maximum(freqs, 1.0), db, shading="auto", cmap="magma", vmin=top - 90, vmax=top)
+    mesh = ax.pcolormesh(times, rows, db, shading="auto", cmap="magma", vmin=top - 90, vmax=top)
     ax.set_yscale("log")
     ax.set_ylim(20, sample_rate / 2)
     ax.set_xlabel("seconds", color=INK)
@@ -119,6 +121,30 @@ def spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str | No
         ax.set_title(title, color=INK)
     fig.tight_layout()
     return _save(fig, path)
+
+
+SPECTROGRAM_ROWS, SPECTROGRAM_COLUMNS = 400, 1400  # the figure's own pixels: more would not show
+
+
+def _log_rows(freqs: np.ndarray, power: np.ndarray, nyquist: float) -> tuple[np.ndarray, np.ndarray]:
+    """The power in SPECTROGRAM_ROWS log-spaced bands from 20 Hz to Nyquist (their centres, their mean power):
+    millions of linear bins drawn as quads on a log axis took seconds and showed no more."""
+    edges = np.geomspace(20.0, nyquist, SPECTROGRAM_ROWS + 1)
+    step = freqs[1] - freqs[0] if len(freqs) > 1 else nyquist
+    lo = np.clip(np.floor(edges[:-1] / step).astype(int), 0, len(freqs) - 1)
+    hi = np.clip(np.ceil(edges[1:] / step).astype(int), lo + 1, len(freqs))  # a band narrower than a bin: its bin
+    summed = np.concatenate((np.zeros((1, power.shape[1])), np.cumsum(power, axis=0)))
+    return np.sqrt(edges[:-1] * edges[1:]), (summed[hi] - summed[lo]) / (hi - lo)[:, None]
+
+
+def _fewer_columns(times: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames averaged in groups so at most SPECTROGRAM_COLUMNS remain (their mean times, their mean power)."""
+    group = max(1, -(-power.shape[1] // SPECTROGRAM_COLUMNS))
+    usable = power.shape[1] // group * group
+    if usable == 0:
+        return times, power
+    columns = power[:, :usable].reshape(power.shape[0], -1, group).mean(axis=2)
+    return times[:usable].reshape(-1, group).mean(axis=1), columns
 
 
 def waveform(audio: np.ndarray, sample_rate: int, path: Path, title: str | None = None) -> Path:
