@@ -1,0 +1,94 @@
+"""A cold `lofi generate --minutes 3`, MIDI only and with audio, as a user runs it: a fresh process each time.
+
+Baseline: the same command from a named earlier revision of lofi (BASELINE, checked out into a temporary
+git worktree and run with the same Python and packages), interleaved with this tree's runs so both see
+the same machine. Each variant has its own LOFI_HOME, made warm by one run first (the ONNX graphs are
+exported once per model), so the figures are those of every track after a user's first. The same seeds
+for both, so both compose the same tracks with the same retries; compose time is shown apart because the
+quality gate's retries make it vary from seed to seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine, write_section
+
+BASELINE = "fda85ee"  # the tree before the start-up and writing work of the speed issue
+SEEDS = (11, 12, 13)
+TARGETS = {"midi": 2.0, "audio": 8.0}  # seconds, the speed issue's targets for a cold process on 2 cores
+MODES = {"midi": ["--no-audio"], "audio": []}
+LOFI = "from lofi.cli.main import app; app()"  # the `lofi` command, from the tree PYTHONPATH names
+
+
+def run(src: Path, home: Path, mode: str, seed: int) -> tuple[float, dict]:
+    """One cold `lofi generate`; its wall time and the track's step timings."""
+    env = {**os.environ, "LOFI_HOME": str(home), "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", LOFI, "generate", "--minutes", "3", "--seed", str(seed),
+               "--mood", "chill", "--key", "D minor", "--bpm", "80", *MODES[mode]]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=home)
+    wall = time.perf_counter() - started
+    (folder,) = [p for p in (home / "tracks").iterdir() if p.name.endswith(f"-{seed}")]
+    timings = json.loads((folder / "metadata.json").read_text())["timings_s"]
+    subprocess.run(["rm", "-rf", str(folder)], check=True)  # the next run of this seed makes it anew
+    return wall, timings
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        baseline = scratch / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(baseline), BASELINE],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            variants = {"this tree": ROOT / "src", f"baseline ({BASELINE})": baseline / "src"}
+            homes = {name: scratch / f"home-{i}" for i, name in enumerate(variants)}
+            for name, src in variants.items():  # warm each home: the ONNX export happens here
+                homes[name].mkdir()
+                run(src, homes[name], "midi", 1)
+            results: dict[tuple[str, str], list[tuple[float, dict]]] = {}
+            for mode in MODES:
+                for seed in SEEDS:
+                    for name, src in variants.items():
+                        results.setdefault((name, mode), []).append(run(src, homes[name], mode, seed))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)
+    table = [
+        "| command | variant | wall, median s | compose | render | publish | rest (start-up, imports) | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, flags in MODES.items():
+        for name in variants:
+            runs = results[name, mode]
+            wall = statistics.median(w for w, _ in runs)
+            step = {s: statistics.median(t.get(s, 0.0) for _, t in runs) for s in ("compose", "render", "publish")}
+            rest = statistics.median(w - sum(t.get(s, 0.0) for s in ("compose", "analyze", "render", "publish"))
+                                     for w, t in runs)  # fmt: skip
+            target = f"<= {TARGETS[mode]:g} s: {'met' if wall <= TARGETS[mode] else 'not met'}"
+            command = f"`lofi generate --minutes 3 {' '.join(flags)}`".replace(" `", "`")
+            table.append(f"| {command} | {name} | {wall:.1f} | {step['compose']:.1f} | {step['render']:.1f} | "
+                         f"{step['publish']:.1f} | {rest:.1f} | {target if name == 'this tree' else ''} |")  # fmt: skip
+    body = f"""Method: `lofi generate --minutes 3` (chill, D minor, 80 BPM, seeds {", ".join(map(str, SEEDS))}) in a
+fresh process each run, timed from outside; MIDI only (`--no-audio`: MIDI, piano roll, cover, thumbnail,
+words) and with audio (wav, mp3, FLAC stems, spectrogram, waveform too). Baseline: the same commands from
+revision {BASELINE} in a git worktree, interleaved with this tree's. Each variant's LOFI_HOME is warmed by
+one run first (the ONNX graphs are exported once per model). The step columns are the track's own timings
+(metadata.json), medians of the runs; "rest" is the wall time around them: interpreter start-up, imports,
+loading the model. Machine: {machine()}.
+
+{chr(10).join(table)}
+"""
+    write_section("Cold start (bench/cold.py)", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
