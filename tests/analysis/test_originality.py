@@ -276,10 +276,20 @@ def test_add_then_check_from_the_command_line(cli_app, lofi_home, tunes, strange
     assert "not a readable MIDI file" in junk.output
 
 
-def test_check_without_an_index_says_how_to_build_one(cli_app, lofi_home, tmp_path):
+def test_check_without_an_index_says_how_to_build_one(cli_app, lofi_home, tmp_path, monkeypatch):
+    from lofi.settings import get_settings
+
+    monkeypatch.setenv("LOFI_DEFAULT_MODEL", str(tmp_path / "a-model-without-an-index"))
+    get_settings.cache_clear()
     result = invoke(cli_app, "check", write_score(make_score(bars=2), tmp_path / "a.mid"))
     assert result.exit_code == 2
     assert "lofi originality build" in result.output
+
+
+def test_check_uses_the_bundled_model_s_index_out_of_the_box(cli_app, lofi_home, tmp_path):
+    result = invoke(cli_app, "check", "--json", write_score(make_score(bars=2), tmp_path / "a.mid"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verdict"] == "clear"
 
 
 def test_build_indexes_the_training_split_and_keeps_added_melodies(cli_app, lofi_home, tunes, tmp_path):
@@ -305,3 +315,24 @@ def test_build_without_a_corpus_is_one_clear_error(cli_app, lofi_home):
     result = invoke(cli_app, "originality", "build")
     assert result.exit_code == 2
     assert "lofi corpus build" in result.output
+
+
+def test_a_track_is_checked_against_its_model_s_index_and_the_user_s(index, tunes, stranger, tmp_path, lofi_home):
+    """A checkpoint folder's originality.npz (what the model learned) and LOFI_HOME's index (what the user
+    built or added) are both used: a copy of a melody in either is found."""
+    from lofi.analysis.originality import MODEL_INDEX, default_index_path, index_paths, load_indexes
+
+    model = tmp_path / "model"
+    model.mkdir()
+    assert index_paths(model) == []
+    with pytest.raises(FileNotFoundError, match="the model has none"):
+        load_indexes([])
+    index.subset(range(20)).save(model / MODEL_INDEX, compressed=True)
+    index.subset(range(20, 40)).save(default_index_path())
+    assert index_paths(model) == [model / MODEL_INDEX, default_index_path()]
+    both = load_indexes(index_paths(model))
+    assert len(both) == 40
+    for source in (3, 33):  # one tune of the model's index, one of the user's
+        copy, _ = plant(tunes[source], first=10, length=32, host=stranger, at=40)
+        found = check(lead_piece(copy), both)
+        assert found.flagged and found.match.reference.id == f"tune{source:02d}.mid"

@@ -62,6 +62,9 @@ def test_metadata(two_runs):
     assert meta["seed"] == 7 and meta["bpm"] == 72 and meta["key"] == "D minor"
     assert meta["model_id"].startswith("default-")
     assert meta["request"]["mood"] == "rainy"
+    # the bundled model carries the index of its training melodies: the demo track has a real verdict
+    assert meta["originality"]["verdict"] in ("clear", "review", "flagged"), meta["originality"]
+    assert meta["originality"]["lines_checked"] >= 1
     assert len(meta["chords"]) == meta["bars"] == 36
 
 

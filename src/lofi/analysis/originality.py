@@ -27,7 +27,7 @@ are in docs/ORIGINALITY.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ ADDED = "added"  # source of references added with `lofi originality add`; kept 
 FORMAT = "lofi-originality"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.npz"
+MODEL_INDEX = "originality.npz"  # in a checkpoint folder: the index of the melodies the model was trained on
 
 MAX_INTERVAL = 12  # leaps beyond an octave all read as one symbol per direction
 MAX_RATIO_CLASS = 4  # inter-onset ratios beyond 4x (or 1/4) all read alike
@@ -303,8 +304,9 @@ class OriginalityIndex:
 
     # -------------------------------------------------------------------------------------- persistence
 
-    def save(self, path: Path) -> Path:
-        """Write the index to ``path`` (an .npz) atomically; returns the path."""
+    def save(self, path: Path, compressed: bool = False) -> Path:
+        """Write the index to ``path`` (an .npz) atomically; returns the path. Uncompressed by default:
+        loading is then one read; ``compressed`` (a quarter of the size) for one kept in git with a model."""
         meta = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -319,7 +321,7 @@ class OriginalityIndex:
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as fh:
-                np.savez(fh, **arrays)  # uncompressed: loading is one read, not a decompression
+                (np.savez_compressed if compressed else np.savez)(fh, **arrays)
 
         atomic_write(Path(path), write)
         return Path(path)
@@ -627,6 +629,30 @@ def default_index_path() -> Path:
     from lofi.settings import get_settings
 
     return get_settings().home / "originality" / INDEX_FILE
+
+
+def index_paths(model_dir: Path | None = None) -> list[Path]:
+    """The indexes a track is checked against, those that exist: the model's own (``MODEL_INDEX`` in its
+    checkpoint folder: the melodies it was trained on) and LOFI_HOME's (`lofi originality build`, `add`)."""
+    paths = [Path(model_dir) / MODEL_INDEX] if model_dir is not None else []
+    return [p for p in (*paths, default_index_path()) if p.is_file()]
+
+
+def load_indexes(paths: Sequence[Path]) -> OriginalityIndex:
+    """One index of every reference in ``paths`` (a reference in several is kept once)."""
+    if not paths:
+        raise FileNotFoundError("no originality index: the model has none and `lofi originality build` was not run")
+    index = OriginalityIndex.load(paths[0])
+    for path in paths[1:]:
+        index = index.merged(OriginalityIndex.load(path))
+    return index
+
+
+def build_model_index(corpus_dir: Path, model_dir: Path) -> Path:
+    """The index of the lead lines of the corpus's training pieces, saved in the checkpoint folder that was
+    trained on them, so every track of that model is checked against what it learned."""
+    index = OriginalityIndex.build(corpus_references(corpus_dir, "train"))
+    return index.save(Path(model_dir) / MODEL_INDEX, compressed=True)
 
 
 def load_index(path: Path | None = None) -> OriginalityIndex:

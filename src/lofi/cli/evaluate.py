@@ -83,7 +83,7 @@ def evaluate(
                 bar.update(task, advance=1)
         folder = out or settings.home / "eval" / checkpoint.model_id
         path = write_report(report, folder)
-        memorized = _memorization([c.score for _, c in tracks], folder)
+        memorized = _memorization([c.score for _, c in tracks], folder, checkpoint.path)
 
     kind = f"{split} ({sources})" if sources else split
     table = Table(title=f"[bold]{n} generated vs {len(reference)} {kind} tracks", box=None)
@@ -131,19 +131,19 @@ def _figures(request, composition) -> dict:
     return row
 
 
-def _memorization(scores: list, folder: Path) -> dict | None:
-    """The share of generated tracks the originality check flags against the training corpus's index.
-
-    Written to memorization.json beside the report; None when no index was built (`lofi originality build`).
+def _memorization(scores: list, folder: Path, model_dir: Path) -> dict | None:
+    """The share of generated tracks the originality check flags against the model's training melodies
+    (its own index) and LOFI_HOME's. Written to memorization.json beside the report; None without an index.
     """
     import json
 
-    from lofi.analysis.originality import default_index_path, memorization
+    from lofi.analysis.originality import index_paths, load_indexes, memorization
     from lofi.files import atomic_write
 
-    if not default_index_path().is_file():
+    paths = index_paths(model_dir)
+    if not paths:
         return None
-    result = memorization(scores)
+    result = memorization(scores, load_indexes(paths))
     text = json.dumps(result, indent=2) + "\n"
     atomic_write(folder / "memorization.json", lambda p: p.write_text(text, encoding="utf-8"))
     return result

@@ -91,12 +91,16 @@ def check(
     index: IndexPath = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
-    """Check a MIDI file's melody against the reference index: clear, review or flagged (exit code 1)."""
+    """Check a MIDI file's melody against the default model's training melodies and LOFI_HOME's index (or
+    the --index given): clear, review or flagged (exit code 1)."""
     with user_errors():
         from lofi.analysis.originality import check as run_check
-        from lofi.analysis.originality import load_index
+        from lofi.analysis.originality import index_paths, load_index, load_indexes
 
-        verdict = run_check(file, load_index(_index_path(index)))
+        if index is not None:
+            verdict = run_check(file, load_index(_index_path(index)))
+        else:
+            verdict = run_check(file, load_indexes(index_paths(get_settings().default_model)))
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), indent=2))  # plain: no wrapping or colour for machines
     else:

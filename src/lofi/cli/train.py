@@ -128,6 +128,10 @@ def train(
                 progress=show,
                 init_from=init_from,
             )
+        from lofi.analysis.originality import build_model_index
+
+        with console.status("indexing the training melodies for the originality check..."):
+            build_model_index(corpus_dir, result.best_path)  # every track of this model is checked against it
         if export is not None:
             if export.exists():
                 shutil.rmtree(export)

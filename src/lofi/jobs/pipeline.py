@@ -51,9 +51,10 @@ def render_step(track: TrackFolder, options: TrackOptions, score: Score) -> None
         track.update(timings_s=timings, audio=audio)
 
 
-def analyze_step(track: TrackFolder, score: Score) -> None:
-    """Quality metrics, the lo-fi figures, and the originality verdict when an index exists
-    (`lofi originality build`); changes ``track``'s metadata in memory.
+def analyze_step(track: TrackFolder, score: Score, model_dir: Path | None = None) -> None:
+    """Quality metrics, the lo-fi figures, and the originality verdict against the model's own index (the
+    melodies it was trained on, in ``model_dir``) and LOFI_HOME's (`lofi originality build`) when either
+    exists; changes ``track``'s metadata in memory.
 
     The quality score is the mean of how typical the track is of the corpus (lofi.analysis.metrics) and
     the share of the lo-fi figures that meet their targets (lofi.analysis.figures).
@@ -62,7 +63,7 @@ def analyze_step(track: TrackFolder, score: Score) -> None:
 
     from lofi.analysis.figures import compute_figures, heard_key
     from lofi.analysis.metrics import compute_metrics
-    from lofi.analysis.originality import check, default_index_path
+    from lofi.analysis.originality import check, index_paths, load_indexes
     from lofi.theory import Key
 
     metadata = track.metadata
@@ -71,12 +72,13 @@ def analyze_step(track: TrackFolder, score: Score) -> None:
     figures = compute_figures(score, metadata.form, metadata.chords, key)
     metrics["typical"] = metrics["quality"]
     metrics["quality"] = (metrics["quality"] + figures.score()) / 2
-    index = default_index_path()
-    if not index.is_file():
-        originality = {"verdict": "unchecked", "reason": "no originality index: run `lofi originality build`"}
+    indexes = index_paths(model_dir)
+    if not indexes:
+        reason = "no originality index: the model has none; run `lofi originality build`"
+        originality = {"verdict": "unchecked", "reason": reason}
     else:
         try:
-            originality = check(score, index).to_dict()
+            originality = check(score, load_indexes(indexes)).to_dict()
         except ValueError as exc:  # a damaged index must not cost the track; the verdict says why
             originality = {"verdict": "unchecked", "reason": str(exc)}
     track.update(
@@ -103,7 +105,7 @@ def run_track(
     track = TrackFolder(folder)
     score = read_midi(folder / "track.mid")  # read once: analysis, the piano roll and the sound share it
     steps = (
-        ("analyze", 0.5, "analyzing", lambda: analyze_step(track, score)),
+        ("analyze", 0.5, "analyzing", lambda: analyze_step(track, score, checkpoint.path)),
         ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(track, options, score)),
         ("publish", 0.7, "publishing", lambda: publish_into(
             track, options.video and options.audio, options.resolution, options.template,
