@@ -285,6 +285,26 @@ def test_the_cli_names_a_missing_token_file_in_one_line(cli, fake, home_track, c
     assert "Traceback" not in result.output
 
 
+def test_a_flagged_track_is_never_uploaded_and_one_for_review_only_when_allowed(cli, fake, home_track):
+    def verdict(level: str, bits: float) -> None:
+        meta = json.loads((home_track / "metadata.json").read_text())
+        reference = {"id": "midi/melody/0042.mid", "source": "melody", "part": "Lead"}
+        meta["originality"] = {"verdict": level, "score": bits, "reason": "a phrase copies a reference melody",
+                               "match": {"reference": reference}}  # fmt: skip
+        (home_track / "metadata.json").write_text(json.dumps(meta))
+
+    verdict("flagged", 75.0)
+    refused = cli("upload", home_track.name, "--allow-review")
+    assert refused.exit_code == 2 and "originality check flagged it (midi/melody/0042.mid, 75 bits)" in refused.output
+    assert fake.requests == []
+    verdict("review", 55.0)
+    held = cli("upload", home_track.name)
+    assert held.exit_code == 2 and "--allow-review" in held.output and fake.requests == []
+    allowed = cli("upload", home_track.name, "--allow-review")
+    assert allowed.exit_code == 0, allowed.output
+    assert len(fake.videos) == 1
+
+
 def test_quota_of_a_failed_upload_is_kept(cli, fake, home_track):
     fake.script("put", then="503")
     result = cli("upload", home_track.name)

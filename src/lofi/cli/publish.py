@@ -108,6 +108,10 @@ def upload(
     again: Annotated[
         bool, typer.Option("--again", help="Upload a track that is already on YouTube once more.")
     ] = False,
+    allow_review: Annotated[
+        bool,
+        typer.Option("--allow-review", help="Upload a track whose originality check asks for review (you listened)."),
+    ] = False,
 ) -> None:
     """Upload a track's video.mp4 with its thumbnail, title, description and tags to YouTube."""
     with user_errors():
@@ -122,7 +126,7 @@ def upload(
             plan = plan_track_upload(folder, how, at=when, next_slot=next_slot, again=again)
             _show_plan(plan, how.pattern, how.youtube)
         else:
-            upload_with_bar(folder, how, at=when, next_slot=next_slot, again=again)
+            upload_with_bar(folder, how, at=when, next_slot=next_slot, again=again, allow_review=allow_review)
 
 
 def upload_with_bar(folder: Path, how: Publishing, **when) -> Uploaded:

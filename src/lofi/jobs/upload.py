@@ -76,6 +76,31 @@ def plan_track_upload(
     return _plan(folder, publishing, at, next_slot, again, dry_run=True)[0]
 
 
+class NotOriginal(ValueError):
+    """The track's originality check stops its upload: ``flagged`` always, ``review`` unless allowed."""
+
+
+def check_originality(metadata: dict, allow_review: bool = False) -> None:
+    """Raise NotOriginal for a track whose melody copies a reference (flagged) or resembles one (review,
+    unless ``allow_review``: a person listened to both); the message names the reference and how close."""
+    found = metadata.get("originality") or {}
+    verdict = found.get("verdict")
+    if verdict not in ("flagged", "review") or (verdict == "review" and allow_review):
+        return
+    track_id = metadata.get("track_id", "the track")
+    match = found.get("match") or {}
+    reference = (match.get("reference") or {}).get("id", "a reference melody")
+    closeness = f"{reference}, {found.get('score', 0):.0f} bits"
+    if verdict == "flagged":
+        raise NotOriginal(
+            f"{track_id} is not uploaded: its originality check flagged it ({closeness}): {found.get('reason', '')}"
+        )
+    raise NotOriginal(
+        f"{track_id} is not uploaded: its melody resembles {closeness}; listen to both (`lofi check`), "
+        "then upload it with --allow-review"
+    )
+
+
 def upload_track(
     folder: Path,
     publishing: Publishing,
@@ -83,21 +108,29 @@ def upload_track(
     at: datetime | None = None,
     next_slot: bool = False,
     again: bool = False,
+    allow_review: bool = False,
     progress: Progress = no_progress,
 ) -> Uploaded:
     """Upload the track in ``folder`` (public at ``at``, at the next free slot, or at once).
 
-    Raises ValueError (a bad request, or already uploaded without ``again``), QuotaExceeded or YouTubeError.
+    Raises ValueError (a bad request, already uploaded without ``again``, NotOriginal for a flagged track
+    or one for review without ``allow_review``), QuotaExceeded or YouTubeError.
     """
     from lofi.catalog import open_catalog
 
-    plan, pending, track_id = _plan(folder, publishing, at, next_slot, again, dry_run=False)
+    plan, pending, track_id = _plan(folder, publishing, at, next_slot, again, False, allow_review)
     with open_catalog(publishing.catalog_url) as catalog:
         return _send(catalog, folder, track_id, plan, pending, publishing, progress)
 
 
 def _plan(
-    folder: Path, publishing: Publishing, at: datetime | None, next_slot: bool, again: bool, dry_run: bool
+    folder: Path,
+    publishing: Publishing,
+    at: datetime | None,
+    next_slot: bool,
+    again: bool,
+    dry_run: bool,
+    allow_review: bool = False,
 ) -> tuple[UploadPlan, UploadRecord | None, str]:
     from lofi.catalog import open_catalog
     from lofi.catalog.queries import list_uploads
@@ -106,6 +139,8 @@ def _plan(
     if at and next_slot:
         raise ValueError("give a time or the next free slot, not both")
     metadata = TrackFolder(folder).metadata.to_dict()
+    if not dry_run:
+        check_originality(metadata, allow_review)
     track_id = str(metadata.get("track_id") or folder.name)
     moment = publishing.clock()
     publish_at = at
