@@ -37,7 +37,7 @@ TOKEN = "fake-access-token"
 REFRESH_TOKEN = "fake-refresh-token"
 TOKEN_LIFETIME_S = 3600
 GRANULE = 256 * 1024  # Google keeps received bytes in whole 256 KiB pieces
-QUOTA = {"videos.insert": 1600, "thumbnails.set": 50, "playlistItems.insert": 50, "commentThreads.insert": 50}
+QUOTA = {"videos.insert": 100, "thumbnails.set": 50, "playlistItems.insert": 50, "commentThreads.insert": 50}
 
 
 @dataclass

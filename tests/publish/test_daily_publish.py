@@ -84,7 +84,7 @@ def test_daily_publish_uploads_each_track_at_the_next_free_slots(daily, lofi_hom
         rows = [u.to_record() for u in list_uploads(session) if u.track_id != "earlier"]
         used = quota_used_today(session, now=NOW)
     assert sorted((r.scheduled_at, r.status) for r in rows) == [(s, "uploaded") for s in expected]
-    assert used == sum(fake.quota.values()) == 2 * (1600 + 50)  # each video and its thumbnail
+    assert used == sum(fake.quota.values()) == 2 * (100 + 50)  # each video and its thumbnail
 
     # a server restarted in the middle of its set's uploads goes through them again: nothing is sent twice
     from lofi.jobs.upload import Publishing, upload_in_turn
@@ -98,11 +98,11 @@ def test_daily_publish_stops_at_the_quota_and_names_what_is_left(daily, lofi_hom
     fake, _ = daily
     from lofi.settings import get_settings
 
-    monkeypatch.setenv("LOFI_YOUTUBE_DAILY_QUOTA", "2000")  # room for one upload (1650) only
+    monkeypatch.setenv("LOFI_YOUTUBE_DAILY_QUOTA", "200")  # room for one upload (150) only
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["daily", "--publish", "--workers", "1"])
     assert result.exit_code == 1
-    assert len(fake.videos) == 1 and "needs 1650 YouTube API units and 350 of today's 2000" in result.output
+    assert len(fake.videos) == 1 and "needs 150 YouTube API units and 50 of today's 200" in result.output
     made = {p.name for p in (lofi_home / "tracks").iterdir()}
     uploaded = {json.loads((lofi_home / "tracks" / t / "upload.json").read_text())["video_id"] for t in made
                 if (lofi_home / "tracks" / t / "upload.json").exists()}  # fmt: skip

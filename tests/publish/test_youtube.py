@@ -115,7 +115,7 @@ def test_upload_sends_the_video_thumbnail_playlist_entry_and_comment(fake, track
 
     assert result.video_id == video.id and result.url.endswith(video.id)
     assert result.thumbnail_set and result.playlist_item_id == "playlist1" and result.comment_id == "comment1"
-    assert result.quota_units == 1750 == sum(fake.quota.values()) == plan.quota_units()
+    assert result.quota_units == 250 == sum(fake.quota.values()) == plan.quota_units()
     assert spent == ["videos.insert", "thumbnails.set", "playlistItems.insert", "commentThreads.insert"]
     assert result.retries == 0 and result.resumed_at_bytes is None and not result.warnings
     assert not session_path(track / "video.mp4").exists()
@@ -167,7 +167,7 @@ def test_an_interrupted_upload_is_resumed_by_a_new_client_from_the_session_file(
         2 * GRANULE, 3 * GRANULE, 4 * GRANULE
     ]  # fmt: skip
     assert sum(r.body_bytes for r in second_run) == VIDEO_BYTES - 2 * GRANULE  # the rest, and only the rest
-    assert len(fake.videos) == 1 and "videos.insert" not in result.calls  # no second insert, no second 1600
+    assert len(fake.videos) == 1 and "videos.insert" not in result.calls  # no second insert, no second 100
     assert not session_path(track / "video.mp4").exists()
 
 
@@ -244,7 +244,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(cli, fake, home_track):
     title = seo.seo_for(METADATA).title
     assert title[:40] in result.output and "private" in result.output and "PLlofi" in result.output
     assert "2100-06-01 15:00 EDT" in result.output and "19:00 UTC" in result.output
-    assert "video.mp4, 1.0 MiB" in result.output and "1750 units" in result.output
+    assert "video.mp4, 1.0 MiB" in result.output and "250 units" in result.output
     assert fake.requests == []
 
 
@@ -266,7 +266,7 @@ def test_upload_at_the_next_slot_is_recorded_in_the_catalog(cli, fake, home_trac
     publish_at = fake.only_video().resource["status"]["publishAt"]
     assert publish_at == row.scheduled_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     record = json.loads((home_track / "upload.json").read_text())
-    assert record["quota_units"] == 1750 and record["calls"]["videos.insert"] == 1
+    assert record["quota_units"] == 250 and record["calls"]["videos.insert"] == 1
     assert record["video_id"] == video_id and record["status"] == "uploaded"
 
     again = cli("upload", METADATA["track_id"])
@@ -310,7 +310,7 @@ def test_quota_of_a_failed_upload_is_kept(cli, fake, home_track):
     result = cli("upload", home_track.name)
     assert result.exit_code == 2 and "resume at byte 0" in result.output
     record = json.loads((home_track / "upload.json").read_text())
-    assert record["status"] == "failed" and record["quota_units"] == 1600
+    assert record["status"] == "failed" and record["quota_units"] == 100
     assert (home_track / ("video.mp4" + ".upload-session.json")).exists()
 
 
@@ -397,21 +397,21 @@ def test_quota_is_recorded_in_the_catalog_and_an_upload_over_it_is_refused(cli, 
     assert first.exit_code == 0, first.output
     with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:
         (row,) = [u.to_record() for u in list_uploads(session)]
-        assert quota_used_today(session) == 1750 == row.quota_units == sum(fake.quota.values())
+        assert quota_used_today(session) == 250 == row.quota_units == sum(fake.quota.values())
 
-    # 1750 used of 3400: another whole upload (1750) does not fit, and nothing is sent for it
-    use_config(monkeypatch, replace(config, daily_quota=3400))
+    # 250 used of 400: another whole upload (250) does not fit, and nothing is sent for it
+    use_config(monkeypatch, replace(config, daily_quota=400))
     requests_before = len(fake.requests)
     refused = cli("upload", home_track.name, "--again")
-    assert refused.exit_code == 2 and "needs 1750 YouTube API units and 1650 of today's 3400" in refused.output
+    assert refused.exit_code == 2 and "needs 250 YouTube API units and 150 of today's 400" in refused.output
     assert "midnight Pacific" in refused.output and "Traceback" not in refused.output
     assert len(fake.requests) == requests_before and len(fake.videos) == 1
 
-    use_config(monkeypatch, replace(config, daily_quota=3500))
+    use_config(monkeypatch, replace(config, daily_quota=500))
     again = cli("upload", home_track.name, "--again")
     assert again.exit_code == 0, again.output
     with open_catalog(get_settings().catalog_url) as catalog, catalog.session() as session:
-        assert quota_used_today(session) == 3500 == sum(fake.quota.values())
+        assert quota_used_today(session) == 500 == sum(fake.quota.values())
 
 
 def test_a_resumed_upload_needs_no_second_insert(fake, track, config):

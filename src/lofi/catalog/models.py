@@ -205,7 +205,7 @@ class Upload(Base):
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | uploaded | failed
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # YouTube Data API units the upload's calls cost (videos.insert 1600, thumbnails.set 50, ...), counted
+    # YouTube Data API units the upload's calls cost (videos.insert 100, thumbnails.set 50, ...), counted
     # as each call is accepted; quota_at is when the last of them was, which day's quota they came out of
     quota_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quota_at: Mapped[datetime | None] = mapped_column(index=True)
