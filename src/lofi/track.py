@@ -53,6 +53,7 @@ class TrackMetadata:
     lofi: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
     originality: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None  # lofi.analysis.provenance: software, model, its data, the verdict
     # the render step
     audio: dict[str, Any] | None = None
     # the publish step

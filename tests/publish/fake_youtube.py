@@ -162,6 +162,8 @@ def _check_video(resource: dict) -> tuple[int, dict] | None:
         return _error(400, "invalidTags", "The request metadata specifies invalid video keywords.")
     if status.get("publishAt") and status.get("privacyStatus") != "private":
         return _error(400, "invalidPublishAt", "publishAt can only be set on a private video.")
+    if "containsSyntheticMedia" in status and not isinstance(status["containsSyntheticMedia"], bool):
+        return _error(400, "invalidVideoMetadata", "status.containsSyntheticMedia must be a boolean.")
     return None
 
 

@@ -103,6 +103,7 @@ def test_upload_sends_the_video_thumbnail_playlist_entry_and_comment(fake, track
     assert snippet["categoryId"] == "10"
     assert status == {
         "privacyStatus": "private", "publishAt": "2100-06-01T19:00:00Z", "selfDeclaredMadeForKids": False,
+        "containsSyntheticMedia": True,  # YouTube's disclosure of altered or synthetic media
         "uploadStatus": "uploaded",
     }  # fmt: skip
     assert video.thumbnail == (track / "thumbnail.png").read_bytes()

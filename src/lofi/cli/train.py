@@ -80,6 +80,7 @@ def train(
                 "corpus": str(corpus_dir),
                 "pieces": s.accepted,
                 "by_source": s.by_source,
+                "licences": s.licences,  # by source: what a track's provenance record names
                 "by_mood": s.by_mood,
                 "with_lead_melody": s.with_lead,
                 "hours": round(s.hours, 2),

@@ -271,6 +271,7 @@ class Stats:
     with_lead: int
     hours: float
     reasons: dict[str, int]
+    licences: dict[str, list[str]]  # by source: the licences its accepted pieces carry
 
 
 def stats(corpus_dir: Path) -> Stats:
@@ -287,4 +288,7 @@ def stats(corpus_dir: Path) -> Stats:
         with_lead=sum(e.has_lead for e in ok),
         hours=sum(e.seconds or 0 for e in ok) / 3600,
         reasons=dict(Counter(e.reason for e in bad).most_common()),
+        licences={
+            s: sorted({e.licence for e in ok if e.source == s and e.licence}) for s in sorted({e.source for e in ok})
+        },
     )

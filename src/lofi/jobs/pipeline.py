@@ -64,6 +64,8 @@ def analyze_step(track: TrackFolder, score: Score, model_dir: Path | None = None
     from lofi.analysis.figures import compute_figures, heard_key
     from lofi.analysis.metrics import compute_metrics
     from lofi.analysis.originality import check, index_paths, load_indexes
+    from lofi.analysis.provenance import provenance
+    from lofi.model.meta import read_meta
     from lofi.theory import Key
 
     metadata = track.metadata
@@ -81,10 +83,12 @@ def analyze_step(track: TrackFolder, score: Score, model_dir: Path | None = None
             originality = check(score, load_indexes(indexes)).to_dict()
         except ValueError as exc:  # a damaged index must not cost the track; the verdict says why
             originality = {"verdict": "unchecked", "reason": str(exc)}
+    card = read_meta(model_dir).card if model_dir is not None else {}
     track.update(
         lofi=figures.to_dict() | {"heard_key": heard_key(score).name, "misses": figures.failures()},
         quality={name: None if math.isnan(v) else round(v, 4) for name, v in metrics.items()},
         originality=originality,
+        provenance=provenance(card, metadata.model_id or "", originality),
     )
 
 

@@ -312,6 +312,10 @@ def make_description(metadata: Mapping, name: str | None = None) -> str:
         "Made with lofi, an open-source lo-fi studio: a small music model composed every note"
         f" (seed {seed}), FluidSynth played it, and the mix was mastered for streaming."
     )
+    if isinstance(record := metadata.get("provenance"), Mapping):  # where the track came from, in words
+        from lofi.analysis.provenance import describe
+
+        lines += ["", describe(record)]
     hashtag = re.sub(r"\W", "", fields["mood"])
     lines += ["", " ".join(["#lofi", "#studymusic", *([f"#{hashtag}"] if hashtag else [])])]
     text = clean("\n".join(lines), keep_newlines=True)
