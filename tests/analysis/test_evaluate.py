@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from lofi.analysis.evaluate import (
 )
 from lofi.analysis.figures import DEFINITIONS, TARGETS
 from lofi.analysis.metrics import Metrics
+from lofi.analysis.originality import MODEL_INDEX, OriginalityIndex, corpus_references
 from lofi.cli.evaluate import evaluate as eval_command
 from lofi.corpus.manifest import Entry, write_manifest
 from lofi.moods import MOODS
@@ -210,7 +212,10 @@ def _app():
 def test_lofi_eval_end_to_end(tiny_model, tmp_path, lofi_home):
     corpus = _corpus(tmp_path / "corpus", [("val", "accepted", k) for k in ("C_major", "D_minor", "C_major")])
     out = tmp_path / "eval"
-    args = ["eval", "--n", "2", "--minutes", "0.25", "--seed", "3", "--model", str(tiny_model)]
+    model = tmp_path / "model"  # the tiny model with an index of the corpus's pieces: memorization is measured
+    shutil.copytree(tiny_model, model)
+    OriginalityIndex.build(corpus_references(corpus, "val")).save(model / MODEL_INDEX)
+    args = ["eval", "--n", "2", "--minutes", "0.25", "--seed", "3", "--model", str(model)]
     result = CliRunner().invoke(_app(), [*args, "--corpus", str(corpus), "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = (out / "report.md").read_text()
@@ -226,11 +231,14 @@ def test_lofi_eval_end_to_end(tiny_model, tmp_path, lofi_home):
     assert "lo-fi figures" in result.output
     assert (out / "distances.png").is_file()
     assert "report:" in result.output and "overlap" in result.output
+    memorized = json.loads((out / "memorization.json").read_text())
+    assert memorized["tracks"] == 2 and "memorization: " in result.output
+    assert (out / "worst_match.png").is_file() == (memorized["worst"] is not None)
     # the default folder is LOFI_HOME/eval/<model_id>
     again = CliRunner().invoke(_app(), [*args, "--corpus", str(corpus)])
     assert again.exit_code == 0, again.output
     [folder] = (lofi_home / "eval").iterdir()
-    assert folder.name.startswith(tiny_model.name) and (folder / "report.md").is_file()
+    assert folder.name.startswith(model.name) and (folder / "report.md").is_file()
 
 
 def test_lofi_eval_without_a_corpus_is_one_red_line(tiny_model, tmp_path, lofi_home):

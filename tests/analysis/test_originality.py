@@ -170,7 +170,10 @@ def test_memorization_is_the_share_flagged_with_its_sources(index, tunes, strang
     assert (found["tracks"], found["flagged"], found["rate"]) == (2, 1, 0.5)
     assert sum(found["by_source"].values()) == 1 and len(found["scores_bits"]) == 2
     assert found["scores_bits"][0] > found["scores_bits"][1]  # the copy matches far better
-    assert memorization([], index)["rate"] == 0.0
+    worst = found["worst"]  # the copy, with where it matched
+    assert worst["track"] == 0 and worst["verdict"] == "flagged"
+    assert worst["match"]["reference"]["id"] == "tune09.mid" and worst["match"]["notes"] >= 28
+    assert memorization([], index)["rate"] == 0.0 and memorization([], index)["worst"] is None
 
 
 def test_verdict_levels_and_json():

@@ -727,7 +727,10 @@ def memorization(
         index = load_index(index)
     verdicts = [check(piece, index, thresholds) for piece in pieces]
     flagged = [v for v in verdicts if v.flagged]
+    matched = [i for i, v in enumerate(verdicts) if v.match is not None]
+    worst = max(matched, key=lambda i: verdicts[i].score, default=None)  # the closest any track came
     return {
+        "worst": None if worst is None else {"track": worst, **verdicts[worst].to_dict()},
         "tracks": len(verdicts),
         "flagged": len(flagged),
         "review": sum(v.verdict == "review" for v in verdicts),

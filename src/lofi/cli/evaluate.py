@@ -83,7 +83,7 @@ def evaluate(
                 bar.update(task, advance=1)
         folder = out or settings.home / "eval" / checkpoint.model_id
         path = write_report(report, folder)
-        memorized = _memorization([c.score for _, c in tracks], folder, checkpoint.path)
+        memorized = _memorization([c.score for _, c in tracks], folder, checkpoint.path, corpus_dir)
 
     kind = f"{split} ({sources})" if sources else split
     table = Table(title=f"[bold]{n} generated vs {len(reference)} {kind} tracks", box=None)
@@ -131,7 +131,34 @@ def _figures(request, composition) -> dict:
     return row
 
 
-def _memorization(scores: list, folder: Path, model_dir: Path) -> dict | None:
+WORST_MATCH = "worst_match.png"  # the generated phrase closest to a training melody, above that melody
+
+
+def _draw_worst(score, worst: dict, corpus_dir: Path, path: Path) -> None:
+    """The matched passage of the generated track above the same passage of its reference, for a person to judge."""
+    from lofi.analysis.melody import candidate_lines, lead_line, load_score
+    from lofi.render.images import match_roll
+
+    match = worst["match"]
+    line = next((ln for ln in candidate_lines(score) if ln.part == worst["part"]), None)
+    reference = corpus_dir / match["reference"]["id"]
+    if line is None or not reference.is_file():
+        return  # a user's own index names files this machine may not have: the figures stand without it
+    theirs = lead_line(load_score(reference))
+
+    def passage(ln, span: dict):
+        part = slice(span["first"], span["last"] + 1)
+        return ln.onsets_s[part], ln.durations_s[part], ln.pitches[part]
+
+    labels = (
+        f"generated track {worst['track']} ({line.part})",
+        f"{match['reference']['id']} ({match['reference']['source']})",
+    )
+    title = f"closest match: {worst['score']:.0f} bits, {worst['verdict']}"
+    match_roll(passage(line, match["query"]), passage(theirs, match["match"]), path, labels, title)
+
+
+def _memorization(scores: list, folder: Path, model_dir: Path, corpus_dir: Path) -> dict | None:
     """The share of generated tracks the originality check flags against the model's training melodies
     (its own index) and LOFI_HOME's. Written to memorization.json beside the report; None without an index.
     """
@@ -144,6 +171,8 @@ def _memorization(scores: list, folder: Path, model_dir: Path) -> dict | None:
     if not paths:
         return None
     result = memorization(scores, load_indexes(paths))
+    if result["worst"] is not None:
+        _draw_worst(scores[result["worst"]["track"]], result["worst"], corpus_dir, folder / WORST_MATCH)
     text = json.dumps(result, indent=2) + "\n"
     atomic_write(folder / "memorization.json", lambda p: p.write_text(text, encoding="utf-8"))
     return result
