@@ -57,6 +57,9 @@ def cluster(request, tmp_path_factory, redis_server, postgres_server) -> Iterato
     config = make_config(
         folder, folder / "model", catalog_url=catalog_url, queue_url=empty_redis_db(redis_server),
         visibility_timeout_s=4.0,
+        # a live worker's key lasts 6 s: on a loaded 2-core machine a 1 s heartbeat (3 s) could lapse while
+        # its job ran, and the job's redelivery every 4 s would then take it over from a worker still alive
+        heartbeat_s=2.0,
     )  # fmt: skip
     workers = [WorkerProcess(config, folder / f"worker-{i}.log") for i in range(2)]
     try:
