@@ -287,3 +287,21 @@ def test_a_track_is_checked_against_its_model_s_index_and_the_user_s(index, tune
         copy, _ = plant(tunes[source], first=10, length=32, host=stranger, at=40)
         found = check(lead_piece(copy), both)
         assert found.flagged and found.match.reference.id == f"tune{source:02d}.mid"
+
+
+def test_a_match_with_an_accompaniment_reference_informs_and_never_flags(tunes, stranger, tmp_path):
+    """A chord pattern's top line or a groove is not protected: a copy of a reference without a lead is
+    reported beside the verdict, which comes from the melody references alone."""
+    from lofi.analysis.originality import ACCOMPANIMENT
+
+    refs = [(Reference(f"tune{i:02d}.mid", "melody", "Lead"), as_line(t)) for i, t in enumerate(tunes[:20])]
+    refs.append((Reference("loops/00042.mid", "loops", "top line", ACCOMPANIMENT), as_line(tunes[30])))
+    index = OriginalityIndex.build(refs)
+    backing, _ = plant(tunes[30], first=10, length=32, host=stranger, at=40)
+    found = check(lead_piece(backing), index)
+    assert found.verdict == "clear" and found.accompaniment is not None
+    assert found.accompaniment.reference.id == "loops/00042.mid" and found.accompaniment.score >= 60
+    melody, _ = plant(tunes[3], first=10, length=32, host=stranger, at=40)
+    assert check(lead_piece(melody), index).flagged  # a melody reference still flags
+    saved = OriginalityIndex.load(index.save(tmp_path / "i.npz"))
+    assert saved.refs[-1].kind == ACCOMPANIMENT and saved.refs[0].kind == "melody"  # kept in the file

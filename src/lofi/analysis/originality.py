@@ -43,6 +43,8 @@ FORMAT = "lofi-originality"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.npz"
 MODEL_INDEX = "originality.npz"  # in a checkpoint folder: the index of the melodies the model was trained on
+MELODY, ACCOMPANIMENT = "melody", "accompaniment"  # what an indexed line is (Reference.kind)
+KINDS_SEARCHED = 8  # matches looked at per line, so a melody match behind accompaniment ones is found
 
 MAX_INTERVAL = 12  # leaps beyond an octave all read as one symbol per direction
 MAX_RATIO_CLASS = 4  # inter-onset ratios beyond 4x (or 1/4) all read alike
@@ -90,6 +92,9 @@ class Reference:
     id: str  # path relative to the corpus folder, or a user file's absolute path
     source: str  # the corpus source (mma, melody, openmsx, user), or "added" by `lofi originality add`
     part: str = ""  # the track(s) its line was taken from
+    # "melody" (the piece has a lead: its line is a tune) or "accompaniment" (no lead: its top line is the top
+    # of a chord pattern or groove, which copyright does not protect; a match with it informs, never flags)
+    kind: str = MELODY
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class Verdict:
     match: Match | None = None
     part: str = ""  # which line of the checked piece matched
     lines_checked: int = 0
+    # the closest match with an accompaniment reference (a chord pattern, a groove), for information only
+    accompaniment: Match | None = None
 
     @property
     def flagged(self) -> bool:
@@ -677,20 +684,24 @@ _REASONS = {
 def check_lines(
     lines: list[Line], index: OriginalityIndex, thresholds: Thresholds = Thresholds(), scoring: Scoring = Scoring()
 ) -> Verdict:
-    """The verdict for already extracted lines: that of the closest match of any of them."""
+    """The verdict for already extracted lines: that of the closest match of any of them with a melody
+    reference; the closest match with an accompaniment reference is reported beside it, as information."""
     usable = [line for line in lines if len(line) >= index.n_gram + 2]
     if not usable:
         return Verdict("clear", 0.0, f"no melody: no line has the {index.n_gram + 2} notes a fingerprint needs")
     best: tuple[Match, Line] | None = None
+    backing: Match | None = None
     for line in usable:
-        found = index.search(line, scoring=scoring)
-        if found and (best is None or found[0].score > best[0].score):
-            best = (found[0], line)
+        for found in index.search(line, top=KINDS_SEARCHED, scoring=scoring):
+            if found.reference.kind == ACCOMPANIMENT:
+                backing = found if backing is None or found.score > backing.score else backing
+            elif best is None or found.score > best[0].score:
+                best = (found, line)
     if best is None:
-        return Verdict("clear", 0.0, "no reference shares a phrase", lines_checked=len(usable))
+        return Verdict("clear", 0.0, "no melody shares a phrase", lines_checked=len(usable), accompaniment=backing)
     match, line = best
     level = verdict_for(match.score, thresholds)
-    return Verdict(level, match.score, _REASONS[level], match, part=line.part, lines_checked=len(usable))
+    return Verdict(level, match.score, _REASONS[level], match, line.part, len(usable), backing)
 
 
 def check(
@@ -758,7 +769,7 @@ def corpus_references(
         except (ValueError, FileNotFoundError):
             line = None  # the manifest promised a readable piece; a stale entry is no reason to stop
         if line is not None:
-            yield Reference(entry.path, entry.source, line.part), line
+            yield Reference(entry.path, entry.source, line.part, MELODY if entry.has_lead else ACCOMPANIMENT), line
         if progress:
             progress(done, len(entries))
 
