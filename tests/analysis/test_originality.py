@@ -305,3 +305,20 @@ def test_a_match_with_an_accompaniment_reference_informs_and_never_flags(tunes, 
     assert check(lead_piece(melody), index).flagged  # a melody reference still flags
     saved = OriginalityIndex.load(index.save(tmp_path / "i.npz"))
     assert saved.refs[-1].kind == ACCOMPANIMENT and saved.refs[0].kind == "melody"  # kept in the file
+
+
+def test_a_piece_with_a_melody_is_judged_by_it_and_its_backing_copy_informs(index, tunes, stranger):
+    """A flute plays an original tune; an electric piano's single line copies a reference: the verdict
+    comes from the melody (clear), the copy is named beside it as accompaniment."""
+    from symusic import Note, Track
+
+    score = lead_piece(stranger)  # "Lead" on a flute (program 73): the melody
+    backing, _ = plant(tunes[5], first=10, length=32, host=stranger[:20], at=10)
+    keys = Track(name="Keys", program=4, is_drum=False)
+    for onset, duration, pitch in backing:
+        keys.notes.append(Note(round(onset * TPQ), max(1, round(duration * TPQ)), pitch - 12, 70))
+    score.tracks.append(keys)
+    found = check(score, index)
+    assert found.verdict == "clear" and found.part == "Lead"
+    assert found.accompaniment is not None and found.accompaniment.reference.id == "tune05.mid"
+    assert found.accompaniment.score >= Thresholds().flag_bits  # it would have flagged as a melody

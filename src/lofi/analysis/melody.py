@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from symusic import Score
 
-from lofi.instruments import BASS_PROGRAMS
+from lofi.instruments import BASS_PROGRAMS, MELODY_PROGRAMS
 
 # onsets closer than this are one chord (humanized or strummed), not two melody notes
 CHORD_TOLERANCE_S = 0.03
@@ -128,6 +128,19 @@ def lead_line(score: Score) -> Line:
     chosen = leads or tracks
     part = ", ".join(_name(t) for t in leads) if leads else "top line"
     return skyline(*_arrays(chosen), part=part)
+
+
+def melody_line(score: Score) -> Line | None:
+    """The line of the piece's melody parts (a track named as a lead, or a melody instrument: flute, sax,
+    trumpet...), or None when it has none; the originality verdict comes from this line when there is one."""
+    try:
+        tracks = _pitched_tracks(score)
+    except ValueError:
+        return None
+    melody = [t for t in tracks if _LEAD_NAME.search(t.name or "") or t.program in MELODY_PROGRAMS]
+    if not melody:
+        return None
+    return skyline(*_arrays(melody), part=", ".join(_name(t) for t in melody))
 
 
 def _single_voice(track) -> bool:

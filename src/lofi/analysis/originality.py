@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from symusic import Score
 
-from lofi.analysis.melody import Line, candidate_lines, lead_line, load_score
+from lofi.analysis.melody import Line, candidate_lines, lead_line, load_score, melody_line
 from lofi.files import atomic_write
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -682,18 +682,24 @@ _REASONS = {
 
 
 def check_lines(
-    lines: list[Line], index: OriginalityIndex, thresholds: Thresholds = Thresholds(), scoring: Scoring = Scoring()
+    lines: list[Line],
+    index: OriginalityIndex,
+    thresholds: Thresholds = Thresholds(),
+    scoring: Scoring = Scoring(),
+    backing_lines: Sequence[Line] = (),
 ) -> Verdict:
     """The verdict for already extracted lines: that of the closest match of any of them with a melody
-    reference; the closest match with an accompaniment reference is reported beside it, as information."""
+    reference. The closest match with an accompaniment reference, or of any of ``backing_lines`` (the
+    piece's accompaniment, when it has a melody), is reported beside it, as information."""
     usable = [line for line in lines if len(line) >= index.n_gram + 2]
     if not usable:
         return Verdict("clear", 0.0, f"no melody: no line has the {index.n_gram + 2} notes a fingerprint needs")
     best: tuple[Match, Line] | None = None
     backing: Match | None = None
-    for line in usable:
+    backed = [(line, False) for line in usable] + [(b, True) for b in backing_lines if len(b) >= index.n_gram + 2]
+    for line, accompaniment in backed:
         for found in index.search(line, top=KINDS_SEARCHED, scoring=scoring):
-            if found.reference.kind == ACCOMPANIMENT:
+            if found.reference.kind == ACCOMPANIMENT or accompaniment:
                 backing = found if backing is None or found.score > backing.score else backing
             elif best is None or found.score > best[0].score:
                 best = (found, line)
@@ -722,7 +728,11 @@ def check(
         lines = candidate_lines(score)
     except ValueError:
         return Verdict("clear", 0.0, "no melody: the piece has no pitched notes")
-    return check_lines(lines, index, thresholds, scoring)
+    tune = melody_line(score)
+    if tune is None:  # no part is a melody: every line may be one
+        return check_lines(lines, index, thresholds, scoring)
+    # the melody decides; the top line and the other parts are the accompaniment, checked for information
+    return check_lines([tune], index, thresholds, scoring, [line for line in lines if line.part != tune.part])
 
 
 def memorization(
