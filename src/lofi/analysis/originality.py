@@ -767,7 +767,9 @@ def memorization(
 def corpus_references(
     corpus_dir: Path, split: str = "train", progress: Callable[[int, int], None] | None = None
 ) -> Iterator[tuple[Reference, Line]]:
-    """The lead line of every accepted piece of the corpus's ``split``; unreadable pieces are skipped."""
+    """The melody of every accepted piece of the corpus's ``split`` (its melody parts' line, else its lead
+    line); a piece with neither a melody part nor a lead is indexed as accompaniment. Unreadable pieces are
+    skipped."""
     from lofi.corpus.manifest import read_manifest
 
     entries = [e for e in read_manifest(corpus_dir / "manifest.jsonl") if e.accepted and e.split == split]
@@ -775,11 +777,14 @@ def corpus_references(
         raise FileNotFoundError(f"no {split} pieces in the corpus at {corpus_dir}: run `lofi corpus build`")
     for done, entry in enumerate(entries, 1):
         try:
-            line = lead_line(load_score(corpus_dir / entry.path))
+            score = load_score(corpus_dir / entry.path)
+            tune = melody_line(score)
+            line = tune if tune is not None else lead_line(score)
         except (ValueError, FileNotFoundError):
             line = None  # the manifest promised a readable piece; a stale entry is no reason to stop
         if line is not None:
-            yield Reference(entry.path, entry.source, line.part, MELODY if entry.has_lead else ACCOMPANIMENT), line
+            kind = MELODY if tune is not None or entry.has_lead else ACCOMPANIMENT
+            yield Reference(entry.path, entry.source, line.part, kind), line
         if progress:
             progress(done, len(entries))
 
