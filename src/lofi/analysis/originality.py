@@ -764,6 +764,20 @@ def memorization(
 # ---------------------------------------------------------------------------------------------- references
 
 
+def reference_line(score: Score) -> Line:
+    """The line a corpus piece is indexed by: its melody parts', else its lead line (ValueError: no notes)."""
+    tune = melody_line(score)
+    return tune if tune is not None else lead_line(score)
+
+
+def checked_line(score: Score, part: str) -> Line | None:
+    """The line of a checked piece that a verdict's ``part`` names (its melody, or one of its lines)."""
+    tune = melody_line(score)
+    if tune is not None and tune.part == part:
+        return tune
+    return next((line for line in candidate_lines(score) if line.part == part), None)
+
+
 def corpus_references(
     corpus_dir: Path, split: str = "train", progress: Callable[[int, int], None] | None = None
 ) -> Iterator[tuple[Reference, Line]]:
@@ -779,7 +793,7 @@ def corpus_references(
         try:
             score = load_score(corpus_dir / entry.path)
             tune = melody_line(score)
-            line = tune if tune is not None else lead_line(score)
+            line = reference_line(score)
         except (ValueError, FileNotFoundError):
             line = None  # the manifest promised a readable piece; a stale entry is no reason to stop
         if line is not None:

@@ -136,15 +136,16 @@ WORST_MATCH = "worst_match.png"  # the generated phrase closest to a training me
 
 def _draw_worst(score, worst: dict, corpus_dir: Path, path: Path) -> None:
     """The matched passage of the generated track above the same passage of its reference, for a person to judge."""
-    from lofi.analysis.melody import candidate_lines, lead_line, load_score
+    from lofi.analysis.melody import load_score
+    from lofi.analysis.originality import checked_line, reference_line
     from lofi.render.images import match_roll
 
     match = worst["match"]
-    line = next((ln for ln in candidate_lines(score) if ln.part == worst["part"]), None)
+    line = checked_line(score, worst["part"])
     reference = corpus_dir / match["reference"]["id"]
     if line is None or not reference.is_file():
         return  # a user's own index names files this machine may not have: the figures stand without it
-    theirs = lead_line(load_score(reference))
+    theirs = reference_line(load_score(reference))
 
     def passage(ln, span: dict):
         part = slice(span["first"], span["last"] + 1)

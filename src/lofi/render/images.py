@@ -177,6 +177,7 @@ def match_roll(ours: Notes, theirs: Notes, path: Path, labels: tuple[str, str], 
     """Two melodic passages one above the other, each from its own first note, so a person can compare a
     generated phrase with the reference it came closest to (the originality check's best match)."""
     fig, axes = plt.subplots(2, 1, figsize=(12, 5), dpi=100, facecolor=BACKGROUND, sharex=True)
+    longest = max((float((n[0] + n[1]).max() - n[0][0]) for n in (ours, theirs) if len(n[0])), default=1.0)
     for ax, (onsets, durations, pitches), label, colour in zip(axes, (ours, theirs), labels, COLOURS, strict=False):
         ax.set_facecolor(BACKGROUND)
         ax.tick_params(colors=INK, labelsize=8)
@@ -185,7 +186,7 @@ def match_roll(ours: Notes, theirs: Notes, path: Path, labels: tuple[str, str], 
             ax.add_patch(plt.Rectangle((onset - start, pitch - 0.4), duration, 0.8, color=colour, linewidth=0))
         low, high = (int(pitches.min()), int(pitches.max())) if len(pitches) else (60, 72)
         ax.set_ylim(low - 2, high + 2)
-        ax.set_xlim(0, max((float((onsets + durations).max()) - start) if len(onsets) else 1.0, 1.0))
+        ax.set_xlim(0, max(longest, 1.0))  # both passages whole, on one time axis
         ax.set_ylabel("pitch", color=INK)
         ax.set_title(label, color=INK, fontsize=10, loc="left")
     axes[-1].set_xlabel("seconds from the passage's first note", color=INK)
