@@ -26,6 +26,23 @@ SEEDS = (11, 12, 13)
 TARGETS = {"midi": 2.0, "audio": 8.0}  # seconds, the speed issue's targets for a cold process on 2 cores
 MODES = {"midi": ["--no-audio"], "audio": []}
 LOFI = "from lofi.cli.main import app; app()"  # the `lofi` command, from the tree PYTHONPATH names
+# what a worker does: one process, the model loaded once, a track after another (the first one warms it)
+WARM = """
+import json, sys, time
+from pathlib import Path
+from lofi.compose import ComposeRequest
+from lofi.jobs.pipeline import TrackOptions, run_track
+from lofi.model import load_checkpoint
+from lofi.settings import get_settings
+checkpoint = load_checkpoint(get_settings().default_model)
+walls = []
+for seed in [1, *map(int, sys.argv[1:])]:
+    request = ComposeRequest(mood="chill", key="D minor", bpm=80, minutes=3, seed=seed)
+    started = time.perf_counter()
+    run_track(checkpoint, request, Path("warm"), TrackOptions())
+    walls.append(time.perf_counter() - started)
+print(json.dumps(walls[1:]))
+"""
 
 
 def run(src: Path, home: Path, mode: str, seed: int) -> tuple[float, dict]:
@@ -40,6 +57,14 @@ def run(src: Path, home: Path, mode: str, seed: int) -> tuple[float, dict]:
     timings = json.loads((folder / "metadata.json").read_text())["timings_s"]
     subprocess.run(["rm", "-rf", str(folder)], check=True)  # the next run of this seed makes it anew
     return wall, timings
+
+
+def warm_walls(src: Path, home: Path) -> list[float]:
+    """Wall time of each SEEDS track with audio in one process after a first, warming track."""
+    env = {**os.environ, "LOFI_HOME": str(home), "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", WARM, *map(str, SEEDS)], env=env, check=True, cwd=home,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -59,6 +84,7 @@ def main() -> None:
                 for seed in SEEDS:
                     for name, src in variants.items():
                         results.setdefault((name, mode), []).append(run(src, homes[name], mode, seed))
+            warm = {name: warm_walls(src, homes[name]) for name, src in variants.items()}
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)
     table = [
@@ -76,13 +102,18 @@ def main() -> None:
             command = f"`lofi generate --minutes 3 {' '.join(flags)}`".replace(" `", "`")
             table.append(f"| {command} | {name} | {wall:.1f} | {step['compose']:.1f} | {step['render']:.1f} | "
                          f"{step['publish']:.1f} | {rest:.1f} | {target if name == 'this tree' else ''} |")  # fmt: skip
+    for name in variants:
+        wall = statistics.median(warm[name])
+        target = f"<= 5 s: {'met' if wall <= 5 else 'not met'}" if name == "this tree" else ""
+        table.append(f"| the same, in a warm process (a worker) | {name} | {wall:.1f} | | | | | {target} |")
     body = f"""Method: `lofi generate --minutes 3` (chill, D minor, 80 BPM, seeds {", ".join(map(str, SEEDS))}) in a
 fresh process each run, timed from outside; MIDI only (`--no-audio`: MIDI, piano roll, cover, thumbnail,
 words) and with audio (wav, mp3, FLAC stems, spectrogram, waveform too). Baseline: the same commands from
 revision {BASELINE} in a git worktree, interleaved with this tree's. Each variant's LOFI_HOME is warmed by
 one run first (the ONNX graphs are exported once per model). The step columns are the track's own timings
 (metadata.json), medians of the runs; "rest" is the wall time around them: interpreter start-up, imports,
-loading the model. Machine: {machine()}.
+loading the model. The warm rows make the same tracks with audio in one process that has loaded the model
+and made one track before (as a worker does: `run_track` from Python, no start-up). Machine: {machine()}.
 
 {chr(10).join(table)}
 """
