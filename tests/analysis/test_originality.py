@@ -282,7 +282,10 @@ def test_a_track_is_checked_against_its_model_s_index_and_the_user_s(index, tune
     index.subset(range(20, 40)).save(default_index_path())
     assert index_paths(model) == [model / MODEL_INDEX, default_index_path()]
     both = load_indexes(index_paths(model))
-    assert len(both) == 40
+    assert len(both) == 40 and load_indexes(index_paths(model)) is both  # read once while the files stand
+    index.subset(range(20, 30)).save(default_index_path())  # the user rebuilds theirs: it is read again
+    assert len(load_indexes(index_paths(model))) == 30
+    index.subset(range(20, 40)).save(default_index_path())
     for source in (3, 33):  # one tune of the model's index, one of the user's
         copy, _ = plant(tunes[source], first=10, length=32, host=stranger, at=40)
         found = check(lead_piece(copy), both)

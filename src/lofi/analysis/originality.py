@@ -26,6 +26,7 @@ are in docs/ORIGINALITY.md.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -649,9 +650,16 @@ def load_indexes(paths: Sequence[Path]) -> OriginalityIndex:
     """One index of every reference in ``paths`` (a reference in several is kept once)."""
     if not paths:
         raise FileNotFoundError("no originality index: the model has none and `lofi originality build` was not run")
-    index = OriginalityIndex.load(paths[0])
-    for path in paths[1:]:
-        index = index.merged(OriginalityIndex.load(path))
+    return _loaded(tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in map(Path, paths)))
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(files: tuple[tuple[str, int, int], ...]) -> OriginalityIndex:
+    # a worker checks every job's track: the indexes are read once (0.17 s for the bundled one), and again
+    # only when a file changes (its time and size are part of the key: `lofi originality build`, `add`)
+    index = OriginalityIndex.load(Path(files[0][0]))
+    for path, _, _ in files[1:]:
+        index = index.merged(OriginalityIndex.load(Path(path)))
     return index
 
 

@@ -85,16 +85,11 @@ def _show_plan(plan: UploadPlan, pattern: UploadPattern, config: YouTubeConfig) 
     console.print(table)
 
 
-def now() -> datetime:
-    """The commands' clock."""
-    return datetime.now(UTC)
-
-
 def publishing() -> Publishing:
-    """Where and when uploads go, from lofi's settings, on the commands' clock."""
+    """Where and when uploads go, from lofi's settings."""
     from lofi.jobs.upload import Publishing
 
-    return Publishing.from_settings(get_settings(), clock=lambda: now())
+    return Publishing.from_settings(get_settings())
 
 
 @app.command()

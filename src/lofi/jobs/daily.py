@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lofi.jobs.batch import batch_requests, run_batch, wait_for
@@ -49,7 +50,7 @@ class DailySet:
         return made and (self.uploads is None or self.uploads.ok)
 
 
-def made_folders(settings: Settings, jobs: Sequence[JobRecord]) -> list:
+def made_folders(settings: Settings, jobs: Sequence[JobRecord]) -> list[Path]:
     """The track folders of the jobs that finished, in the order they were asked for."""
     return [settings.tracks_dir / job.track_id for job in jobs if str(job.state) == "done" and job.track_id]
 
@@ -61,7 +62,7 @@ def make_daily_set(
     workers: int | None = None,
     on_submit: Callable[[list[str]], None] | None = None,
     on_update: Callable[[str, JobRecord], None] | None = None,
-    on_upload: Callable[[object], Progress] | None = None,
+    on_upload: Callable[[Path], Progress] | None = None,
 ) -> DailySet:
     """Make the day's set on ``queue`` and wait for it; upload it through ``publishing`` when given.
 
@@ -92,7 +93,7 @@ def upload_daily(
     settings: Settings,
     jobs: Sequence[JobRecord],
     publishing: Publishing,
-    on_upload: Callable[[object], Progress] | None = None,
+    on_upload: Callable[[Path], Progress] | None = None,
 ) -> UploadRound:
     from lofi.jobs.upload import upload_in_turn
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from lofi.catalog.models import DAILY_SET
 from lofi.jobs.batch import wait_for
-from lofi.publish.schedule import DAILY_JOB_ID, UploadPattern, daily_trigger, schedule_daily
+from lofi.publish.schedule import UploadPattern, daily_trigger, schedule_daily
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -63,7 +63,6 @@ class DailySchedule:
         self.catalog, self.pattern, self.make, self.finish = catalog, pattern, make, finish
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()  # one run at a time in this process (the catalog guards the rest)
-        self._finishing: threading.Thread | None = None
 
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -135,8 +134,7 @@ class DailySchedule:
             with self.catalog.session() as session:
                 record_run(session, NAME, note=note)
 
-        self._finishing = threading.Thread(target=finish, name="lofi-daily-finish", daemon=True)
-        self._finishing.start()
+        threading.Thread(target=finish, name="lofi-daily-finish", daemon=True).start()
 
     def _next_after(self, now: datetime) -> datetime:
         return daily_trigger(self.pattern).get_next_fire_time(None, now).astimezone(UTC)
@@ -173,4 +171,4 @@ def check_daily_settings(settings: Settings) -> None:
         Publishing.from_settings(settings).check_can_upload()
 
 
-__all__ = ["DAILY_JOB_ID", "NAME", "DailySchedule", "check_daily_settings", "daily_schedule", "rule"]
+__all__ = ["NAME", "DailySchedule", "check_daily_settings", "daily_schedule", "rule"]

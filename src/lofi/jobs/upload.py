@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lofi.catalog.models import utcnow
 from lofi.progress import Progress, no_progress
 from lofi.publish.schedule import UploadPattern, next_slots
 from lofi.publish.youtube import QuotaExceeded, YouTubeConfig, YouTubeError
@@ -30,10 +31,6 @@ HOLDING = ("scheduled", "uploaded")  # upload states that hold their slot
 Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Publishing:
     """Where uploads go and when: the catalog, the upload pattern and YouTube's config, and the clock."""
@@ -41,10 +38,10 @@ class Publishing:
     catalog_url: str
     pattern: UploadPattern
     youtube: YouTubeConfig
-    clock: Clock = utc_now
+    clock: Clock = utcnow
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock = utc_now) -> Publishing:
+    def from_settings(cls, settings: Settings, clock: Clock = utcnow) -> Publishing:
         pattern, youtube = UploadPattern.from_settings(settings), YouTubeConfig.from_settings(settings)
         return cls(settings.catalog_url, pattern, youtube, clock)
 
