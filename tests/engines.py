@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+
+import numpy as np
 import torch
 
 
@@ -19,6 +22,9 @@ class StubEngine:
     def move(self, src, dst):
         pass
 
+    def truncate(self, row, length):
+        pass
+
     def length(self, row):
         return 0
 
@@ -33,6 +39,9 @@ class FixedLogits(StubEngine):
         self.vocab_size = len(logits)
 
     def prefill(self, row, ids):
+        return self.logits.clone()
+
+    def extend(self, row, ids):
         return self.logits.clone()
 
     def step(self, tokens):
@@ -54,5 +63,53 @@ class RandomLogits(StubEngine):
     def prefill(self, row, ids):
         return self._noise()
 
+    def extend(self, row, ids):
+        return self._noise()
+
     def step(self, tokens):
         return self._noise(len(tokens))
+
+
+class ContextLogits(StubEngine):
+    """An engine whose logits are a fixed function of the row's whole context, as a real model's are: a
+    row gets the same logits whether its tokens came one step at a time or several in one extend."""
+
+    name = "context"
+
+    def __init__(self, vocab_size: int, scale: float = 2.0):
+        self.vocab_size, self.scale = vocab_size, scale
+        self.contexts: list[list[int]] = []
+
+    def reserve(self, rows):
+        self.contexts += [[] for _ in range(rows - len(self.contexts))]
+
+    def copy(self, src, dst):
+        self.contexts[dst] = list(self.contexts[src])
+
+    def move(self, src, dst):
+        self.contexts[dst] = self.contexts[src]
+        if src != dst:
+            self.contexts[src] = []
+
+    def length(self, row):
+        return len(self.contexts[row])
+
+    def truncate(self, row, length):
+        del self.contexts[row][length:]
+
+    def _logits(self, row):
+        seed = zlib.crc32(np.asarray(self.contexts[row], np.int64).tobytes())
+        return torch.from_numpy(np.random.default_rng(seed).normal(0, self.scale, self.vocab_size).astype(np.float32))
+
+    def prefill(self, row, ids):
+        self.contexts[row] = list(ids)
+        return self._logits(row)
+
+    def extend(self, row, ids):
+        self.contexts[row] += list(ids)
+        return self._logits(row)
+
+    def step(self, tokens):
+        for row, token in enumerate(tokens.tolist()):
+            self.contexts[row].append(token)
+        return torch.stack([self._logits(row) for row in range(len(tokens))])

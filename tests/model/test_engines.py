@@ -81,7 +81,32 @@ def test_onnx_logits_match_torch(tiny_checkpoint, tmp_path):
         e.move(1, 0)
     torch.testing.assert_close(engine.step(torch.tensor([9])), lean.step(torch.tensor([9])), atol=1e-4, rtol=1e-4)
     folder = tmp_path / "cache" / "onnx" / tiny_checkpoint.model_id
-    assert (folder / "prefill.onnx").is_file() and (folder / "step.onnx").is_file()
+    assert (folder / "extend.onnx").is_file() and (folder / "step.onnx").is_file()
+    # exporting leaves the shared torch model as it was: in eval mode, its dropout off
+    assert not any(module.training for module in tiny_checkpoint.model.modules())
+
+
+@pytest.mark.parametrize("name", ["hf", "lean", "onnx"])
+def test_extending_and_cutting_a_row_match_the_whole_forward(tiny_checkpoint, tmp_path, name):
+    with torch.inference_mode():
+        reference = tiny_checkpoint.model(torch.tensor([_ids(100)])).logits[0]
+    engine = load_engine(tiny_checkpoint, name, home=tmp_path)
+    engine.reserve(2)
+    engine.prefill(0, _ids(30))
+    engine.prefill(1, _ids(80))  # another row, longer: an extend of row 0 must not see it
+    torch.testing.assert_close(engine.extend(0, _ids(100)[30:37]), reference[36], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(engine.extend(0, _ids(100)[37:38]), reference[37], atol=1e-4, rtol=1e-4)
+    assert engine.length(0) == 38
+    # a step after an extend continues from where it left the row
+    logits = engine.step(torch.tensor([_ids(100)[38], _ids(100)[80]]))
+    torch.testing.assert_close(logits[0], reference[38], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(logits[1], reference[80], atol=1e-4, rtol=1e-4)
+    # cut back (a bar written again) and extended: as if the cut tokens had never been there
+    engine.truncate(0, 35)
+    assert engine.length(0) == 35
+    torch.testing.assert_close(engine.extend(0, _ids(100)[35:41]), reference[40], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="no room"):
+        engine.extend(0, _ids(engine.n_positions))
 
 
 def test_int8_runs_quantized_modules(tiny_checkpoint):
@@ -108,7 +133,7 @@ def test_export_onnx_command(tiny_checkpoint, tmp_path):
         app, ["export", "onnx", str(tiny_checkpoint.path), "--out", str(tmp_path), "--quantize", "int8"]
     )
     assert result.exit_code == 0, result.output
-    for name in ("prefill.onnx", "step.onnx", "prefill.int8.onnx", "step.int8.onnx"):
+    for name in ("extend.onnx", "step.onnx", "extend.int8.onnx", "step.int8.onnx"):
         assert (tmp_path / name).is_file()
     assert "step.int8.onnx" in "".join(result.output.split())  # the console may wrap a long path
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from symusic import Note, Track
 
-from engines import FixedLogits, RandomLogits
+from engines import ContextLogits, FixedLogits, RandomLogits
 from helpers import TPQ, make_score
 from lofi.corpus.quality import normalize
 from lofi.instruments import DRUMS, MELODY_PROGRAMS, part_rank
 from lofi.model.constraints import Grammar
-from lofi.model.generate import Continuation, decode, decode_table
+from lofi.model.generate import Continuation, DecodeBatch, decode, decode_table
 from lofi.model.infill import InfillCursor, InfillPlan, drop_parts, parse_bars
 from lofi.model.sampling import SamplingConfig
 from lofi.theory import Key
@@ -474,3 +474,26 @@ def test_an_infill_bar_written_again_keeps_the_given_notes(tok, piece, prefix):
         assert _odd_bars(tok, result) == 0
         retried += len(calls) > BARS
     assert retried  # bars were written again, and the given notes still came back exactly
+
+
+@pytest.mark.parametrize("name", ["flute", "drums"])
+def test_forced_runs_fed_in_one_pass_give_the_tokens_of_one_step_each(tok, piece, prefix, name, monkeypatch):
+    """The decoder feeds an infill's given notes to the engine in one extend (they need no sampling); the
+    tokens, bar retries included, are those of feeding them one step at a time."""
+    target = TARGETS[name]
+    grammar = Grammar(tok, KEY, BPM, programs={DRUMS, 0, 4, 33, 73}, drums=DRUM_SET)
+    plan = InfillPlan(tok, drop_parts(tok, piece, target), target, grammar)
+
+    def run(engine):
+        jobs = [Continuation(prefix + piece, BARS, grammar, FREE, seed, plan, _even_notes(tok, []), 6)
+                for seed in range(4)]  # fmt: skip
+        return decode(engine, jobs)
+
+    extends: list[int] = []
+    engine = ContextLogits(tok.vocab_size)
+    inner = engine.extend
+    engine.extend = lambda row, ids: extends.append(len(ids)) or inner(row, ids)
+    chunked = run(engine)
+    assert max(extends) >= 3, "no forced run was fed in one pass: the test would prove nothing"
+    monkeypatch.setattr(DecodeBatch, "_forced", staticmethod(lambda row, kinds, limit: []))
+    assert run(ContextLogits(tok.vocab_size)) == chunked

@@ -111,7 +111,6 @@ class _Row:
         self.bar_start = 0  # the index in ``new`` of the Bar token that opened the bar being written
         self.cursor_at_bar: InfillCursor | None = None  # the infill cursor just after that Bar token
         self.retries = [job.bar_retries] * (job.bars + 1)  # retries left for each bar
-        self.stale = False  # the engine's cache holds tokens a retry took back: prefill the row again
 
     def follow(self, token: int, kinds: TokenKinds) -> None:
         """Keep the position, its played pitches (and the infill cursor) up to date with a chosen token."""
@@ -126,12 +125,12 @@ class _Row:
             self.played.setdefault(self.program, set()).add(token)
 
     def take_back_bar(self) -> None:
-        """Forget what the bar just written holds (its Bar token stays), to write it again."""
+        """Forget what the bar just written holds (its Bar token stays), to write it again. The engine's
+        cache must then be cut to ``context_len - 1`` and fed the Bar token again (for its logits)."""
         removed = len(self.new) - self.bar_start - 1
         del self.new[self.bar_start + 1 :]
         del self.history[len(self.history) - removed :]
-        self.context_len = len(self.history)
-        self.stale = True
+        self.context_len -= removed  # the bar's tokens are the newest in the cache, whatever its window
         if self.cursor_at_bar is not None:
             self.cursor = self.cursor_at_bar.snapshot()
         self.played.clear()  # as just after a Bar token
@@ -270,31 +269,28 @@ class DecodeBatch:
 
     @torch.inference_mode()
     def step(self) -> list[tuple[int, list[int]]]:
-        """One token for every row; the rows that finished with it, as (handle, new tokens)."""
+        """One sampled token for every row (and after it, for an infill row, the tokens its plan forces);
+        the rows that finished, as (handle, new tokens)."""
         if not self.rows:
             return []
         tokens = self._sample()
         finished, limit = [], self.engine.n_positions
+        fed: dict[int, list[int]] = {}  # row handle -> the tokens the engine appends to its context
         for i in reversed(range(len(self.rows))):
             row, token = self.rows[i], tokens[i]
             bar_id = row.job.grammar.tok.bar_id
             kinds = token_kinds(row.job.grammar)
             if token == bar_id and row.bar_refused(bar_id):
                 row.take_back_bar()
+                self.engine.truncate(i, row.context_len - 1)
+                fed[row.handle] = [row.history[-1]]  # its Bar token again: the logits after it
                 continue
             if token == bar_id and row.bars_done == row.job.bars:
                 finished.append(i)
                 continue
             row.bars_done += token == bar_id
-            row.follow(token, kinds)
-            if token == bar_id:
-                row.bar_start = len(row.new)
-                if row.cursor is not None:
-                    row.cursor_at_bar = row.cursor.snapshot()
-            row.run = row.run + 1 if token == row.history[-1] else 1
-            row.new.append(token)
-            row.history.append(token)
-            row.context_len += 1
+            self._append(row, token, kinds)
+            fed[row.handle] = [token, *self._forced(row, kinds, limit)]
             if len(row.new) >= row.budget:
                 finished.append(i)
         done = []
@@ -302,15 +298,44 @@ class DecodeBatch:
             done.append((self.rows[i].handle, self.rows[i].result(self.rows[i].job.grammar.tok.bar_id)))
             self._remove(i)
         self._fresh.clear()
-        if self.rows:
-            self.logits = self.engine.step(torch.tensor([r.history[-1] for r in self.rows])).cpu()
+        if any(len(fed[r.handle]) > 1 for r in self.rows):
+            # runs of forced tokens: each row appends its own in one pass
             for i, row in enumerate(self.rows):
-                # a full window slides; a bar taken back leaves the cache ahead of the row: rebuild either
-                if row.context_len >= limit or row.stale:
-                    context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)
-                    row.context_len, row.stale = len(context), False
-                    self.logits[i] = self.engine.prefill(i, context)
+                self.logits[i] = self.engine.extend(i, fed[row.handle])
+        elif self.rows:
+            self.logits = self.engine.step(torch.tensor([fed[r.handle][0] for r in self.rows])).cpu()
+        for i, row in enumerate(self.rows):
+            if row.context_len >= limit:  # a full window slides: the cache is rebuilt from the new window
+                context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)
+                row.context_len = len(context)
+                self.logits[i] = self.engine.prefill(i, context)
         return done[::-1]
+
+    @staticmethod
+    def _append(row: _Row, token: int, kinds: TokenKinds) -> None:
+        row.follow(token, kinds)
+        if kinds.bar[token]:
+            row.bar_start = len(row.new)
+            if row.cursor is not None:
+                row.cursor_at_bar = row.cursor.snapshot()
+        row.run = row.run + 1 if token == row.history[-1] else 1
+        row.new.append(token)
+        row.history.append(token)
+        row.context_len += 1
+
+    @staticmethod
+    def _forced(row: _Row, kinds: TokenKinds, limit: int) -> list[int]:
+        """The tokens an infill row's plan forces next (no Bar: a bar's end goes through its check), taken
+        as if sampled: each uses up its uniform, so the row's stream and tokens are those of one step each."""
+        run: list[int] = []
+        while row.cursor is not None and len(row.new) < row.budget and row.context_len < limit - 1:
+            token = row.cursor.forced()
+            if token is None or kinds.bar[token]:
+                break
+            row.uniform()
+            DecodeBatch._append(row, token, kinds)
+            run.append(token)
+        return run
 
 
 def decode(engine: Engine, jobs: Sequence[Continuation]) -> list[list[int]]:

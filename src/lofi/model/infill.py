@@ -126,6 +126,18 @@ class InfillCursor:
         positions = self.plan.bars[self.bar] if 0 <= self.bar < len(self.plan.bars) else []
         return positions[self.given_index] if self.given_index < len(positions) else None
 
+    def forced(self) -> int | None:
+        """The one token that may come next, when the plan leaves no choice (the rest of a given note, a
+        given note of an earlier rank); None when the model chooses. The decoder feeds forced tokens in
+        one pass instead of one step each."""
+        if self.pending:
+            return self.pending[0]
+        if self.in_target or self.bar < 0 or self.position is None or self.empty:
+            return None
+        if self.notes_left and self.notes_left[0].rank <= self.plan.target_rank:
+            return self.notes_left[0].tokens[0]
+        return None
+
     def allowed(self) -> np.ndarray:
         plan = self.plan
         if self.pending:

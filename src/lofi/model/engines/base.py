@@ -26,6 +26,14 @@ class Engine(Protocol):
         """Replace ``row``'s context with ``ids``; the fp32 logits [vocab] after its last token."""
         ...
 
+    def extend(self, row: int, ids: Sequence[int]) -> torch.Tensor:
+        """Append ``ids`` to ``row``'s context in one pass; the fp32 logits [vocab] after the last of them."""
+        ...
+
+    def truncate(self, row: int, length: int) -> None:
+        """Forget ``row``'s context past its first ``length`` tokens (a bar written again starts there)."""
+        ...
+
     def copy(self, src: int, dst: int) -> None:
         """Give ``dst`` the same context as ``src`` (tries of one section share their prompt)."""
         ...

@@ -34,11 +34,23 @@ class HFEngine:
     def length(self, row: int) -> int:
         return self.lens[row]
 
-    @torch.inference_mode()
     def prefill(self, row: int, ids: Sequence[int]) -> torch.Tensor:
-        out = self.model(input_ids=torch.tensor([list(ids)], device=self.device), use_cache=True)
-        self.caches[row], self.lens[row] = out.past_key_values, len(ids)
+        self.caches[row], self.lens[row] = None, 0
+        return self.extend(row, ids)
+
+    @torch.inference_mode()
+    def extend(self, row: int, ids: Sequence[int]) -> torch.Tensor:
+        if not 0 < len(ids) <= self.n_positions - self.lens[row]:
+            raise ValueError(f"row {row} holds {self.lens[row]} of {self.n_positions} tokens: no room for {len(ids)} more")
+        out = self.model(input_ids=torch.tensor([list(ids)], device=self.device), past_key_values=self.caches[row],
+                         use_cache=True)  # fmt: skip
+        self.caches[row], self.lens[row] = out.past_key_values, self.lens[row] + len(ids)
         return out.logits[0, -1].float().cpu()
+
+    def truncate(self, row: int, length: int) -> None:
+        if length < self.lens[row]:
+            self.caches[row].crop(length - self.lens[row])  # this transformers takes how many to drop, negated
+            self.lens[row] = length
 
     def copy(self, src: int, dst: int) -> None:
         self.caches[dst], self.lens[dst] = copy.deepcopy(self.caches[src]), self.lens[src]

@@ -104,6 +104,9 @@ class LeanEngine:
     def length(self, row: int) -> int:
         return self.lens[row]
 
+    def truncate(self, row: int, length: int) -> None:
+        self.lens[row] = min(length, self.lens[row])  # the entries past it are masked, then overwritten
+
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
         for k, v in zip(self.keys, self.values, strict=True):
@@ -120,22 +123,34 @@ class LeanEngine:
     def _norm(self, x: Tensor, ln: tuple[Tensor, Tensor]) -> Tensor:
         return F.layer_norm(x, (self.width,), ln[0], ln[1], self.eps)
 
-    @torch.inference_mode()
     def prefill(self, row: int, ids: Sequence[int]) -> Tensor:
-        n = len(ids)
-        if not 0 < n <= self.n_positions:
-            raise ValueError(f"a context holds 1..{self.n_positions} tokens, got {n}")
+        if not 0 < len(ids) <= self.n_positions:
+            raise ValueError(f"a context holds 1..{self.n_positions} tokens, got {len(ids)}")
+        self.lens[row] = 0
+        return self.extend(row, ids)
+
+    @torch.inference_mode()
+    def extend(self, row: int, ids: Sequence[int]) -> Tensor:
+        past, n = self.lens[row], len(ids)
+        if not 0 < n <= self.n_positions - past:
+            raise ValueError(f"row {row} holds {past} of {self.n_positions} tokens: no room for {n} more")
+        end = past + n
         tokens = torch.as_tensor(list(ids), device=self.device)
-        x = self.wte[tokens] + self.wpe[:n]
+        x = self.wte[tokens] + self.wpe[past:end]
+        # each new token sees the row's past and the new tokens up to itself
+        seen = self._positions[:end][None, :] <= self._positions[past:end][:, None]
         for block, kc, vc in zip(self.blocks, self.keys, self.values, strict=True):
             qkv = block.qkv(self._norm(x, block.ln1)).view(n, 3, self.heads, self.head_dim).transpose(0, 2)
             q, k, v = qkv.unbind(1)  # each [heads, n, head_dim]
-            kc[row, :, :n] = k
-            vc[row, :, :n] = v
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            kc[row, :, past:end] = k
+            vc[row, :, past:end] = v
+            if past:
+                y = F.scaled_dot_product_attention(q, kc[row, :, :end], vc[row, :, :end], attn_mask=seen)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             x = x + block.proj(y.transpose(0, 1).reshape(n, self.width))
             x = x + block.fc_out(F.gelu(block.fc(self._norm(x, block.ln2)), approximate="tanh"))
-        self.lens[row] = n
+        self.lens[row] = end
         return (self._norm(x[-1:], self.lnf) @ self.lm_head)[0].float()
 
     @torch.inference_mode()

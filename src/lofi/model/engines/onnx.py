@@ -1,15 +1,17 @@
-"""The onnxruntime engine: GPT-2 exported to ONNX as two graphs, one to prefill and one to step.
+"""The onnxruntime engine: GPT-2 exported to ONNX as two graphs, one to extend a row and one to step all rows.
 
-The prefill graph takes one row's context [1, n] (with positions, a causal bias and an empty past) and
-returns the last position's logits and the context's keys/values [2 * layers, 1, heads, n, head_dim].
+The extend graph takes one row's new tokens [n] (their positions, an additive attention bias [1, n, past + n]
+and each layer's past keys and values [1, heads, past, head_dim]) and returns the last token's logits and
+the new keys/values [2 * layers, heads, n, head_dim]. A prefill is an extend of an empty row; the decoder
+also extends a row by a run of tokens it need not sample (an infill's given notes) in one call.
 The step graph takes one new token per row [rows], its position, an additive attention bias
 [rows, 1, 1, past + 1] and each layer's past keys and values as their own inputs [rows, heads, past,
 head_dim]; it returns the logits and the new keys/values only [2 * layers, rows, heads, 1, head_dim].
 
-The step graph is written for speed at one token per row: no shape arithmetic (constant reshapes
-only), and attention over the past and the new token computed apart and joined in the softmax, so the
-past is read, never concatenated (copied) with the new entry. The engine keeps the cache as one numpy
-array per layer's keys or values, hands them to the graph as they are, and writes new entries in place.
+Both graphs are written for speed: no shape arithmetic (constant reshapes only), and attention over the
+past and the new tokens computed apart and joined in the softmax, so the past is read, never concatenated
+(copied) with the new entries. The engine keeps the cache as one numpy array per layer's keys or values,
+hands them (or one row's slice) to the graph as they are, and writes new entries in place.
 
 ``lofi export onnx`` writes both graphs; ``int8`` quantizes them with onnxruntime's dynamic quantization
 (MatMul weights int8 per channel, MLAS kernels). The bundled model's folder is read-only, so engines
@@ -32,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (torch's own idiom)
 
-PREFILL, STEP = "prefill", "step"
+EXTEND, STEP = "extend", "step"
 OPSET = 20  # the first with a Gelu operator: one node instead of eight
 POSITION_CHUNK = 64  # the cache grows by this many positions at a time
 _sessions: dict[tuple[str, int], object] = {}
@@ -44,32 +46,32 @@ def _linear(conv1d: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x @ conv1d.weight + conv1d.bias
 
 
-class _PrefillGraph(nn.Module):
-    """GPT-2's forward over one row's context, from the checkpoint's own modules."""
+class _ExtendGraph(nn.Module):
+    """New tokens of one row over its past keys and values, from the checkpoint's own modules."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.core = model.transformer
-        self.heads = model.config.n_head
+        self.heads, self.width = model.config.n_head, model.config.n_embd
+        self.head_dim = self.width // self.heads
 
-    def forward(self, input_ids, position_ids, bias, past):
-        rows, new = input_ids.shape
-        x = self.core.wte(input_ids) + self.core.wpe(position_ids)
-        width = x.shape[-1]
-        head_dim = width // self.heads
+    def forward(self, input_ids, position_ids, bias, *past):
+        x = self.core.wte(input_ids) + self.core.wpe(position_ids)  # [new, width]
+        scale = 1.0 / math.sqrt(self.head_dim)
         presents = []
         for layer, block in enumerate(self.core.h):
-            qkv = block.attn.c_attn(block.ln_1(x)).view(rows, new, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            keys = torch.cat([past[2 * layer], k], dim=2)
-            values = torch.cat([past[2 * layer + 1], v], dim=2)
-            scores = q @ keys.transpose(-1, -2) * (1.0 / math.sqrt(head_dim)) + bias
-            y = (torch.softmax(scores, dim=-1) @ values).transpose(1, 2).reshape(rows, new, width)
-            x = x + block.attn.c_proj(y)
-            x = x + block.mlp.c_proj(F.gelu(block.mlp.c_fc(block.ln_2(x)), approximate="tanh"))
+            qkv = _linear(block.attn.c_attn, block.ln_1(x)).reshape(-1, 3 * self.heads, self.head_dim)
+            q, k, v = torch.split(qkv.transpose(0, 1), self.heads, dim=0)  # each [heads, new, head_dim]
+            past_keys, past_values = past[2 * layer][0], past[2 * layer + 1][0]  # [heads, past, head_dim]
+            scores = torch.cat([q @ past_keys.transpose(-1, -2), q @ k.transpose(-1, -2)], dim=-1)
+            weights = torch.softmax(scores * scale + bias, dim=-1)
+            width = past_keys.shape[1]
+            y = weights[..., :width] @ past_values + weights[..., width:] @ v
+            x = x + _linear(block.attn.c_proj, y.transpose(0, 1).reshape(-1, self.width))
+            hidden = F.gelu(_linear(block.mlp.c_fc, block.ln_2(x)), approximate="tanh")
+            x = x + _linear(block.mlp.c_proj, hidden)
             presents += [k, v]
-        logits = self.core.ln_f(x[:, -1]) @ self.core.wte.weight.t()
-        return logits, torch.stack(presents)
+        return self.core.ln_f(x[-1:]) @ self.core.wte.weight.t(), torch.stack(presents)
 
 
 class _StepGraph(nn.Module):
@@ -100,6 +102,8 @@ class _StepGraph(nn.Module):
 
 
 def _export(graph: nn.Module, example: tuple, path: Path, names: list[str], dynamic: dict) -> None:
+    # ``graph`` must be in eval mode: the exporter puts a module back in the mode it found it in, and a
+    # wrapper left in training mode would switch the checkpoint's shared model (its dropout) on with it
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -123,12 +127,12 @@ def _quantize(source: Path, path: Path) -> None:
 def exported_onnx(out_dir: Path, quantize: str | None = None) -> tuple[Path, Path] | None:
     """The graphs ``export_onnx`` wrote into ``out_dir`` before, if both are there (no model needed)."""
     suffix = ".int8.onnx" if quantize == "int8" else ".onnx"
-    paths = Path(out_dir) / f"{PREFILL}{suffix}", Path(out_dir) / f"{STEP}{suffix}"
+    paths = Path(out_dir) / f"{EXTEND}{suffix}", Path(out_dir) / f"{STEP}{suffix}"
     return paths if all(p.is_file() for p in paths) else None
 
 
 def export_onnx(model: nn.Module, out_dir: Path, quantize: str | None = None) -> tuple[Path, Path]:
-    """Write prefill.onnx and step.onnx (or their int8 versions, *.int8.onnx) into ``out_dir``; their paths."""
+    """Write extend.onnx and step.onnx (or their int8 versions, *.int8.onnx) into ``out_dir``; their paths."""
     if quantize not in (None, "int8"):
         raise ValueError(f"unknown quantization {quantize!r}; only int8")
     out_dir = Path(out_dir)
@@ -144,26 +148,26 @@ def _export_all(model: nn.Module, out_dir: Path, quantize: str | None) -> tuple[
     config = model.config
     layers, heads, head_dim = config.n_layer, config.n_head, config.n_embd // config.n_head
     model = model.cpu().eval()
-    prefill, step = out_dir / f"{PREFILL}.onnx", out_dir / f"{STEP}.onnx"
-    if not prefill.exists():
-        example = (torch.tensor([[1, 2, 3]]), torch.tensor([[5, 6, 7]]), torch.zeros(1, 1, 3, 8),
-                   torch.zeros(2 * layers, 1, heads, 5, head_dim))  # fmt: skip
-        _export(_PrefillGraph(model), example, prefill, ["input_ids", "position_ids", "bias", "past"],
-                {"input_ids": {0: "rows", 1: "new"}, "position_ids": {0: "rows", 1: "new"},
-                 "bias": {0: "rows", 2: "new", 3: "total"}, "past": {1: "rows", 3: "past"},
-                 "logits": {0: "rows"}, "present": {1: "rows", 3: "new"}})  # fmt: skip
+    extend, step = out_dir / f"{EXTEND}.onnx", out_dir / f"{STEP}.onnx"
+    pasts = [f"past_{i}" for i in range(2 * layers)]
+    if not extend.exists():
+        example = (torch.tensor([5, 6, 7]), torch.tensor([5, 6, 7]), torch.zeros(1, 3, 8),
+                   *[torch.zeros(1, heads, 5, head_dim) for _ in pasts])  # fmt: skip
+        dynamic = {"input_ids": {0: "new"}, "position_ids": {0: "new"}, "bias": {1: "new", 2: "total"},
+                   "present": {2: "new"}}  # fmt: skip
+        dynamic |= {name: {2: "past"} for name in pasts}
+        _export(_ExtendGraph(model).eval(), example, extend, ["input_ids", "position_ids", "bias", *pasts], dynamic)
     if not step.exists():
-        pasts = [f"past_{i}" for i in range(2 * layers)]
         example = (torch.tensor([5, 6]), torch.tensor([3, 2]), torch.zeros(2, 1, 1, 4),
                    *[torch.zeros(2, heads, 3, head_dim) for _ in pasts])  # fmt: skip
         dynamic = {"input_ids": {0: "rows"}, "position_ids": {0: "rows"}, "bias": {0: "rows", 3: "total"},
                    "logits": {0: "rows"}, "present": {1: "rows"}}  # fmt: skip
         dynamic |= {name: {0: "rows", 2: "past"} for name in pasts}
-        _export(_StepGraph(model), example, step, ["input_ids", "position_ids", "bias", *pasts], dynamic)
+        _export(_StepGraph(model).eval(), example, step, ["input_ids", "position_ids", "bias", *pasts], dynamic)
     if quantize is None:
-        return prefill, step
+        return extend, step
     quantized = []
-    for source in (prefill, step):
+    for source in (extend, step):
         path = source.with_suffix(".int8.onnx")
         if not path.exists():
             _quantize(source, path)
@@ -189,7 +193,7 @@ class OnnxEngine:
     name = "onnx"
 
     def __init__(self, paths: tuple[Path, Path], config, *, threads: int = 1, name: str | None = None):
-        self.prefill_session = _session(Path(paths[0]), threads)
+        self.extend_session = _session(Path(paths[0]), threads)
         self.step_session = _session(Path(paths[1]), threads)
         self.name = name or self.name
         self.n_positions, self.vocab_size = config.n_positions, config.vocab_size
@@ -225,6 +229,9 @@ class OnnxEngine:
     def length(self, row: int) -> int:
         return self.lens[row]
 
+    def truncate(self, row: int, length: int) -> None:
+        self.lens[row] = min(length, self.lens[row])  # the entries past it are masked, then overwritten
+
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
         for part in self.cache:
@@ -237,20 +244,27 @@ class OnnxEngine:
         self.lens[src] = 0
 
     def prefill(self, row: int, ids: Sequence[int]) -> torch.Tensor:
-        n = len(ids)
-        if not 0 < n <= self.n_positions:
-            raise ValueError(f"a context holds 1..{self.n_positions} tokens, got {n}")
-        feeds = {
-            "input_ids": np.array([ids], np.int64),
-            "position_ids": np.arange(n, dtype=np.int64)[None],
-            "bias": np.triu(np.full((n, n), -np.inf, np.float32), k=1)[None, None],
-            "past": np.zeros((2 * self.layers, 1, self.heads, 0, self.head_dim), np.float32),
-        }
-        logits, present = self.prefill_session.run(None, feeds)
-        self._room(n)
-        for part, new in zip(self.cache, present[:, 0], strict=True):
-            part[row, :, :n] = new
-        self.lens[row] = n
+        if not 0 < len(ids) <= self.n_positions:
+            raise ValueError(f"a context holds 1..{self.n_positions} tokens, got {len(ids)}")
+        self.lens[row] = 0
+        return self.extend(row, ids)
+
+    def extend(self, row: int, ids: Sequence[int]) -> torch.Tensor:
+        past, new = self.lens[row], len(ids)
+        if not 0 < new <= self.n_positions - past:
+            raise ValueError(f"row {row} holds {past} of {self.n_positions} tokens: no room for {new} more")
+        self._room(past + new)
+        width = self.cache[0].shape[2]
+        bias = np.zeros((1, new, width + new), np.float32)
+        bias[:, :, past:width] = -np.inf  # the row's stale or empty rest of the cache
+        bias[0, :, width:] = np.triu(np.full((new, new), -np.inf, np.float32), k=1)  # causal among the new
+        feeds = {"input_ids": np.asarray(ids, np.int64), "position_ids": np.arange(past, past + new, dtype=np.int64),
+                 "bias": bias}  # fmt: skip
+        feeds.update((name, part[row : row + 1]) for name, part in zip(self.past_names, self.cache, strict=True))
+        logits, present = self.extend_session.run(None, feeds)
+        for part, entries in zip(self.cache, present, strict=True):
+            part[row, :, past : past + new] = entries
+        self.lens[row] = past + new
         return torch.from_numpy(logits[0])
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
