@@ -366,9 +366,7 @@ def thresholds_for(sets: list[CalibrationSet]) -> Thresholds:
 def recall_at(cset: CalibrationSet, length: int, bits: float, copy_verdicts=None, found=None) -> float:
     verdicts = copy_verdicts if copy_verdicts is not None else cset.verdicts["copies"]
     found = found if found is not None else cset.found
-    hits = [
-        f and v.score >= bits for c, v, f in zip(cset.copies, verdicts, found, strict=True) if c.length == length
-    ]
+    hits = [f and v.score >= bits for c, v, f in zip(cset.copies, verdicts, found, strict=True) if c.length == length]
     return float(np.mean(hits)) if hits else 0.0
 
 
@@ -418,9 +416,16 @@ def main() -> int:
     sets = [
         build_set("folk", "folk tunes", folk_queries, index, train_lines, train_titles, "melody", args, rng),
         build_set(
-            "lofi", "lo-fi loop melodies", load_lofi(args.corpus, entries, args.fresh), index, train_lines, [],
-            "loops", args, rng,
-        ),  # fmt: skip
+            "lofi",
+            "lo-fi loop melodies",
+            load_lofi(args.corpus, entries, args.fresh),
+            index,
+            train_lines,
+            [],
+            "loops",
+            args,
+            rng,
+        ),
     ]
     acc_verdicts = run_checks(accompaniment, index, Scoring())
     searches = sum(len(q.lines) for s in sets for q in s.unrelated + s.related) + sum(len(s.copies) for s in sets)
@@ -529,10 +534,13 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
         f"| review | >= {review:g} | 95th percentile of unrelated held-out melodies, rounded up to 5, the higher set |",
         f"| flagged | >= {flag:g} | 99th percentile of unrelated held-out melodies, rounded up to 5, the higher set |",
         "",
-        "Per set: " + "; ".join(
+        "Per set: "
+        + "; ".join(
             f"{s.name} review {calibrated(s.verdicts['unrelated']).review_bits:g}, flag "
-            f"{calibrated(s.verdicts['unrelated']).flag_bits:g}" for s in sets
-        ) + ". This run gives review "
+            f"{calibrated(s.verdicts['unrelated']).flag_bits:g}"
+            for s in sets
+        )
+        + ". This run gives review "
         f"{th.review_bits:g} and flag {th.flag_bits:g}"
         + (", the code's defaults (`Thresholds`)." if same else f"; the code's defaults are {review:g} and {flag:g}."),
         "",
@@ -546,7 +554,8 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
         "  (Ryan's Mammoth Collection, O'Neill's) that the corpus did not use. The books hold many tunes twice,",
         "  under other titles or in other settings.",
         f"- **Lo-fi** ({len(lofi.unrelated) + len(lofi.related)} held-out melodies): the melody of every val-split",
-        f"  lo-fi loop of the corpus that has one ({sum(q.name.startswith('val') for q in lofi.unrelated + lofi.related)}),"
+        f"  lo-fi loop of the corpus that has one ({sum(q.name.startswith('val') for q in lofi.unrelated + lofi.related)}"
+        "),"
         f" and of fresh loops drawn from the corpus's loop generator (`lofi.corpus.loops`) with seed {LOFI_SEED},",
         "  which the corpus does not use (the rest): the val split alone is too small to measure a 1% rate.",
         "  Lo-fi melodies are short (30-70 notes): two-bar motifs of chord tones over a bank of rhythms,",
@@ -563,7 +572,8 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
     for s in sets:
         qs = s.unrelated + s.related
         out.append(
-            f"| {s.name} | {len(qs)} | {sum(q.run >= RELATED_RUN for q in qs)} | {sum(bool(q.similar_title) for q in qs)}"
+            f"| {s.name} | {len(qs)} | {sum(q.run >= RELATED_RUN for q in qs)}"
+            f" | {sum(bool(q.similar_title) for q in qs)}"
             f" | {sum(q.variant for q in qs)} | {len(s.related)} | {len(s.unrelated)} |"
         )
     out += [
@@ -601,10 +611,13 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
         un, rel = s.verdicts["unrelated"], s.verdicts["related"]
         for name, vs in (("unrelated", un), ("related (same tune, a variant, a shared passage)", rel)):
             med = float(np.median([v.score for v in vs])) if vs else 0.0
-            out.append(f"| {s.name}: {name} | {len(vs)} | {med:.0f} | {pct(share(vs, review))} | {pct(share(vs, flag))} |")
+            out.append(
+                f"| {s.name}: {name} | {len(vs)} | {med:.0f} | {pct(share(vs, review))} | {pct(share(vs, flag))} |"
+            )
     med = float(np.median([v.score for v in acc_verdicts])) if acc_verdicts else 0.0
     out.append(
-        f"| held-out accompaniment pieces (every line) | {len(acc_verdicts)} | {med:.0f} | {pct(share(acc_verdicts, review))}"
+        f"| held-out accompaniment pieces (every line) | {len(acc_verdicts)} | {med:.0f}"
+        f" | {pct(share(acc_verdicts, review))}"
         f" | {pct(share(acc_verdicts, flag))} |"
     )
     out += [
@@ -625,9 +638,11 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
         "",
         "### Planted copies, by length",
         "",
-        "| notes copied | edits | " + " | ".join(
+        "| notes copied | edits | "
+        + " | ".join(
             f"{s.name}: median score | {s.name}: found, review or flagged | {s.name}: found and flagged" for s in sets
-        ) + " |",
+        )
+        + " |",
         "|---|---|" + "---|---|---|" * len(sets),
     ]
     for L in COPY_LENGTHS:
@@ -684,9 +699,11 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
             "calibrated by the same rule (the higher set's 99th percentile); recall of copies found and flagged at",
             "that threshold:",
             "",
-            "| scoring | flag | " + " | ".join(
+            "| scoring | flag | "
+            + " | ".join(
                 f"{s.name}: false flags | " + " | ".join(f"{s.name}: {L}" for L in COPY_LENGTHS[2:]) for s in sets
-            ) + " |",
+            )
+            + " |",
             "|---|---|" + ("---|" * (1 + len(COPY_LENGTHS[2:]))) * len(sets),
         ]
         for name, fl, false, recall in sweep_rows:
@@ -723,7 +740,9 @@ def targets(sets: list[CalibrationSet], flag: float) -> list[str]:
     for s in sets:
         un = s.verdicts["unrelated"]
         false = share(un, flag)
-        out.append(f"- **{s.name}: unrelated melodies flagged <= 1%: {'met' if false <= 0.01 else 'not met'}** ({pct(false)}).")
+        out.append(
+            f"- **{s.name}: unrelated melodies flagged <= 1%: {'met' if false <= 0.01 else 'not met'}** ({pct(false)})."
+        )
         for text, lengths, goal in goals:
             got = min(recall_at(s, L, flag) for L in lengths)
             line = f"- **{s.name}: {text} >= {goal:.0%}: {'met' if got >= goal else 'not met'}** ({pct(got)}"

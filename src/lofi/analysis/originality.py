@@ -537,7 +537,9 @@ class OriginalityIndex:
         if scoring.edits:
             q_prev = np.where(a > q_from[:, None], q[np.maximum(a - 1, 0)], -1)[:, :, None]
             r_prev = np.where(
-                j_ok & (j >= 1), self.sym[ref_start[:, None, None] + np.clip(j - 1, 0, (ref_len - 1)[:, None, None])], -1
+                j_ok & (j >= 1),
+                self.sym[ref_start[:, None, None] + np.clip(j - 1, 0, (ref_len - 1)[:, None, None])],
+                -1,
             )
             edits = _edit_scores(q_prev, np.where(j_ok, qs, -1), r_prev, np.where(j_ok, r, -1), scoring)
         # a cell's alignment start, coded as query position * stride + reference position + width
