@@ -554,8 +554,8 @@ def report(args, index, build_s, sets, accompaniment, acc_verdicts, th, code, ms
         "  (Ryan's Mammoth Collection, O'Neill's) that the corpus did not use. The books hold many tunes twice,",
         "  under other titles or in other settings.",
         f"- **Lo-fi** ({len(lofi.unrelated) + len(lofi.related)} held-out melodies): the melody of every val-split",
-        f"  lo-fi loop of the corpus that has one ({sum(q.name.startswith('val') for q in lofi.unrelated + lofi.related)}"
-        "),"
+        "  lo-fi loop of the corpus that has one"
+        f" ({sum(q.name.startswith('val') for q in lofi.unrelated + lofi.related)}),"
         f" and of fresh loops drawn from the corpus's loop generator (`lofi.corpus.loops`) with seed {LOFI_SEED},",
         "  which the corpus does not use (the rest): the val split alone is too small to measure a 1% rate.",
         "  Lo-fi melodies are short (30-70 notes): two-bar motifs of chord tones over a bank of rhythms,",
