@@ -108,6 +108,56 @@ def test_local_alignment_of_identical_sequences_is_the_sum_of_its_matches():
     assert none == 0.0
 
 
+def test_a_planted_16_note_copy_with_two_edits_is_flagged(index, tunes, stranger):
+    query, (first, last) = plant(tunes[11], first=30, length=16, host=stranger, at=50)
+    verdict = check(lead_piece(query, bpm=70), index)
+    assert verdict.verdict == "flagged"
+    assert verdict.match.reference.id == "tune11.mid"
+    assert first - 2 <= verdict.match.query.first and verdict.match.query.last <= last + 2
+
+
+def _edited(tune, at: int, change):
+    """``tune`` with note ``at`` replaced by ``change(onset, duration, pitch)`` (a list of notes)."""
+    return [*tune[:at], *change(*tune[at]), *tune[at + 1 :]]
+
+
+@pytest.mark.parametrize("edits", [True, False])
+def test_a_changed_note_costs_one_edit_not_two(tunes, edits):
+    reference = tunes[2][:20]
+    query = _edited(reference, 10, lambda o, d, p: [(o, d, p + 1)])
+    r, q = symbols(as_line(reference)), symbols(as_line(query)).astype(np.int64)
+    assert (q != r).sum() == 2  # the intervals into the moved note and out of it
+    scoring = Scoring(edits=edits)
+    bits = np.full(len(q), 10.0)
+    (score, qa, qb, ra, rb), *_ = local_align(q, bits, np.zeros(len(q)), [r], scoring)
+    # 18 symbols, 16 of them matching: one edit, or two mismatched symbols
+    assert score == pytest.approx(160 - scoring.mismatch_bits * (1 if edits else 2))
+    assert (qa, qb, ra, rb) == (0, 17, 0, 17)
+
+
+def test_an_ornament_or_a_dropped_note_costs_one_edit(tunes):
+    reference = tunes[3][:24]
+    ornamented = _edited(reference, 12, lambda o, d, p: [(o, d / 4, p - 1), (o + d / 4, d - d / 4, p)])
+    for query, ref in ((ornamented, reference), (reference, ornamented)):  # added in the query, then dropped
+        q, r = symbols(as_line(query)).astype(np.int64), symbols(as_line(ref))
+        bits = np.full(len(q), 10.0)
+        with_edits = local_align(q, bits, np.zeros(len(q)), [r], Scoring())[0][0]
+        without = local_align(q, bits, np.zeros(len(q)), [r], Scoring(edits=False))[0][0]
+        assert with_edits >= without + Scoring().gap_bits
+
+
+def test_a_repeated_fingerprint_earns_a_share_of_its_bits(index):
+    motif = [3 * 9 + 4, 14 * 9 + 4, 10 * 9 + 5, 16 * 9 + 3]  # four symbols, then the same four again
+    q = np.array(motif * 2, dtype=np.int64)
+    full, full_partial = index.weights(q, Scoring(repeat_share=1.0))
+    bits, partial = index.weights(q)
+    # fingerprints of 3 symbols: the fifth (from symbol 4) and sixth (from 5) repeat the first two
+    assert bits[:6] == pytest.approx(full[:6])
+    assert bits[6:] == pytest.approx(Scoring().repeat_share * full[6:])
+    assert partial[6:] == pytest.approx(Scoring().repeat_share * full_partial[6:])
+    assert 0 < Scoring().repeat_share < 1
+
+
 def test_save_and_load_give_the_same_answers(index, tunes, stranger, tmp_path):
     path = index.save(tmp_path / "originality" / "index.npz")
     again = OriginalityIndex.load(path)

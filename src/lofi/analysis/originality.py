@@ -16,8 +16,12 @@ voted diagonal) over the symbols.
 Score, in bits. A matching symbol earns its information under the index's own statistics given
 the two symbols before it (-log2 P(symbol | two before), backed off to shorter contexts), so stock
 figures (repeated notes, scale runs in even notes, a cadence) earn little and a surprising turn much;
-the same interval on another rhythm earns a share of the interval's information; a changed note or an
-ornament costs ``mismatch_bits`` or ``gap_bits``.
+the same interval on another rhythm earns a share of the interval's information. A symbol whose
+fingerprint came earlier in the query earns ``repeat_share`` of its bits, since a motif played four
+times is one piece of evidence, not four (lo-fi melodies are short motifs repeated, and two unrelated
+ones align over their repeats). A one-note edit (a changed note, an added ornament, a dropped note)
+costs one ``mismatch_bits`` or ``gap_bits`` however many symbols it changes; any other difference costs
+that per symbol.
 
 Verdict. ``clear`` below ``Thresholds.review_bits``, ``flagged`` from ``Thresholds.flag_bits``,
 ``review`` between. Both come from ``scripts/calibrate_originality.py``; the numbers behind them
@@ -75,6 +79,12 @@ class Scoring:
     gap_bits: float = 8.0
     partial_share: float = 0.5  # same interval, other rhythm: this share of the interval's information
     context: int = 2  # symbols before a match that its information is conditioned on (0, 1 or 2)
+    # a changed note, or a note added or dropped between two others, costs one edit rather than the two or
+    # three mismatched symbols it leaves (see _edit_scores)
+    edits: bool = True
+    # a symbol whose fingerprint (it and the symbols before it) already came earlier in the query earns this
+    # share of its bits: a motif played four times is one motif, not four pieces of evidence
+    repeat_share: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,8 @@ class Thresholds:
     """Alignment scores (bits) from which a match is worth a listen, and from which it is a likely copy."""
 
     # calibrated on the corpus by scripts/calibrate_originality.py; see docs/ORIGINALITY.md
-    review_bits: float = 50.0
-    flag_bits: float = 60.0
+    review_bits: float = 45.0
+    flag_bits: float = 55.0
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,59 @@ def _close_gaps(
     origin = np.maximum.accumulate(np.where(lifted >= running, cols, 0), axis=1)
     h = running - ramp
     return h, np.where(h <= 0.0, succ, t_start[idx, origin])
+
+
+def _edit_scores(
+    q_prev: np.ndarray, q_cur: np.ndarray, r_prev: np.ndarray, r_cur: np.ndarray, scoring: Scoring
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of the three one-note edits ending at a cell (query symbol ``q_cur`` against reference symbol
+    ``r_cur``; -1 where there is no symbol), ``_IMPOSSIBLE`` where the symbols do not show that edit.
+
+    * changed note: two symbols each side (from two rows back, same diagonal) on the same rhythm whose
+      intervals differ but add up alike, since a moved note changes the interval into it and out of it;
+    * added note (an ornament in the query): two query symbols against one reference symbol (from two rows
+      back, one diagonal up), their intervals adding up to its interval and the first on its rhythm;
+    * dropped note (the reference's ornament): one query symbol against two reference symbols (from the
+      row before, one diagonal down), the other way round.
+    Each costs ``mismatch_bits`` (a changed note) or ``gap_bits``.
+    """
+
+    def interval(sym: np.ndarray) -> np.ndarray:
+        return sym // N_RATIO
+
+    def ratio(sym: np.ndarray) -> np.ndarray:
+        return sym % N_RATIO
+
+    qp_ok, q_ok, rp_ok, r_ok = q_prev >= 0, q_cur >= 0, r_prev >= 0, r_cur >= 0
+    step = interval(q_prev) + interval(q_cur) - MAX_INTERVAL  # the query's two intervals as one, offset like one
+    changed = (
+        qp_ok & q_ok & rp_ok & r_ok
+        & (ratio(q_prev) == ratio(r_prev)) & (ratio(q_cur) == ratio(r_cur))
+        & (interval(q_cur) != interval(r_cur))
+        & (interval(q_prev) + interval(q_cur) == interval(r_prev) + interval(r_cur))
+    )  # fmt: skip
+    added = qp_ok & q_ok & r_ok & (step == interval(r_cur)) & (ratio(q_prev) == ratio(r_cur))
+    dropped = (
+        rp_ok & r_ok & q_ok
+        & (interval(r_prev) + interval(r_cur) - MAX_INTERVAL == interval(q_cur)) & (ratio(r_prev) == ratio(q_cur))
+    )  # fmt: skip
+    return (
+        np.where(changed, -scoring.mismatch_bits, _IMPOSSIBLE),
+        np.where(added, -scoring.gap_bits, _IMPOSSIBLE),
+        np.where(dropped, -scoring.gap_bits, _IMPOSSIBLE),
+    )
+
+
+def _best_step(
+    steps: Sequence[np.ndarray], starts: Sequence[np.ndarray], succ: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A cell's score (the best of ``steps``, 0 at worst) and its alignment's start (that step's, or the
+    cell after it, ``succ``, when the alignment begins afresh). Ties go to the earlier step."""
+    stacked = np.stack(steps)
+    choice = np.argmax(stacked, axis=0)
+    t = np.maximum(np.take_along_axis(stacked, choice[None], axis=0)[0], 0.0)
+    t_start = np.take_along_axis(np.stack(starts), choice[None], axis=0)[0]
+    return t, np.where(t <= 0.0, succ, t_start)
 
 
 @dataclass
@@ -392,8 +455,17 @@ class OriginalityIndex:
                     seen = np.where(self.trigram_keys[slot] == key, self.trigram_counts[slot], 0)
                 context = np.maximum(self.bigrams[q[:-2], q[1:-1]] - 1, 0)
                 share[2:] = (np.maximum(seen - 1, 0) + BACKOFF * share[2:]) / (context + BACKOFF)
+        bits = -np.log2(share)
         partial = scoring.partial_share * model["interval_bits"][q // N_RATIO]
-        return -np.log2(share), partial
+        if scoring.repeat_share != 1.0 and len(q) >= self.n_gram:
+            grams = ngrams(q, self.n_gram)
+            _, first = np.unique(grams, return_index=True)
+            again = np.ones(len(grams), dtype=bool)
+            again[first] = False
+            weight = np.ones(len(q))
+            weight[self.n_gram - 1 :][again] = scoring.repeat_share  # a fingerprint ends at its last symbol
+            bits, partial = bits * weight, partial * weight
+        return bits, partial
 
     def _candidates(self, q: np.ndarray, limit: int) -> list[_Candidate]:
         """References worth aligning, best voted first, each with its diagonal and query range."""
@@ -462,6 +534,14 @@ class OriginalityIndex:
             np.where(r // N_RATIO == qs // N_RATIO, partial_bits[a][:, :, None], -scoring.mismatch_bits),
         )
         score = np.where(j_ok, score, _IMPOSSIBLE)
+        if scoring.edits:
+            q_prev = np.where(a > q_from[:, None], q[np.maximum(a - 1, 0)], -1)[:, :, None]
+            r_prev = np.where(
+                j_ok & (j >= 1),
+                self.sym[ref_start[:, None, None] + np.clip(j - 1, 0, (ref_len - 1)[:, None, None])],
+                -1,
+            )
+            edits = _edit_scores(q_prev, np.where(j_ok, qs, -1), r_prev, np.where(j_ok, r, -1), scoring)
         # a cell's alignment start, coded as query position * stride + reference position + width
         stride = int(ref_len.max()) + 4 * width
         code = (a + 1)[:, :, None] * stride + j + 1 + width  # where an alignment after an empty cell begins
@@ -470,18 +550,29 @@ class OriginalityIndex:
         idx = np.arange(k)[:, None]
         h = np.zeros((k, width))
         start = code[:, 0, :] - stride - 1  # the cell itself, for the row before the first
+        h2, start2 = h, start  # two rows back, for the edits
         best = np.zeros(k)
         best_end = np.zeros((k, 2), dtype=np.int64)
         best_start = np.zeros(k, dtype=np.int64)
         lane = np.arange(k)
         minus_inf = np.full((k, 1), _IMPOSSIBLE)
+
+        def left(x: np.ndarray, fill: np.ndarray) -> np.ndarray:  # cell d takes d + 1's value: a diagonal up
+            return np.concatenate((x[:, 1:], fill), axis=1)
+
+        def right(x: np.ndarray, fill: np.ndarray) -> np.ndarray:  # cell d takes d - 1's value: a diagonal down
+            return np.concatenate((fill, x[:, :-1]), axis=1)
+
         for row in range(rows):
-            diag = h + score[:, row]
-            up = np.concatenate((h[:, 1:], minus_inf), axis=1) - scoring.gap_bits
-            t = np.maximum(np.maximum(diag, up), 0.0)
             succ = code[:, row]
-            t_start = np.where(diag >= up, start, np.concatenate((start[:, 1:], start[:, -1:]), axis=1))
-            t_start = np.where(t <= 0.0, succ, t_start)
+            steps = [h + score[:, row], left(h, minus_inf) - scoring.gap_bits]
+            starts = [start, left(start, start[:, -1:])]
+            if scoring.edits:
+                changed, added, dropped = (e[:, row] for e in edits)
+                steps += [h2 + changed, left(h2, minus_inf) + added, right(h, minus_inf) + dropped]
+                starts += [start2, left(start2, start2[:, -1:]), right(start, start[:, :1])]
+            t, t_start = _best_step(steps, starts, succ)
+            h2, start2 = h, start
             h, start = _close_gaps(t, t_start, succ, ramp, cols, idx)
             top = np.argmax(h, axis=1)
             value = h[lane, top]
@@ -587,6 +678,9 @@ def local_align(
     lane = np.arange(k)
     idx = lane[:, None]
     same_interval = np.where(pad >= 0, pad // N_RATIO, -1)
+    pad_prev = np.concatenate((np.full((k, 1), -1), pad[:, :-1]), axis=1)
+    h2, start2 = h, start  # two rows back, for the edits
+    minus_inf = np.full((k, 1), _IMPOSSIBLE)
     for i in range(1, len(q) + 1):
         sym = q[i - 1]
         s = np.where(
@@ -594,13 +688,25 @@ def local_align(
             match_bits[i - 1],
             np.where(same_interval == sym // N_RATIO, partial_bits[i - 1], -scoring.mismatch_bits),
         )
-        diag = h[:, :-1] + s
-        up = h[:, 1:] - scoring.gap_bits
-        t = np.zeros((k, length + 1))
-        t[:, 1:] = np.maximum(np.maximum(diag, up), 0.0)
         succ = (i + 1) * stride + cols + 1
-        body = np.where(diag >= up, start[:, :-1], start[:, 1:])
-        t_start = np.concatenate((np.full((k, 1), succ[0]), np.where(t[:, 1:] <= 0.0, succ[1:], body)), axis=1)
+        # column c + 1 pairs query symbol i - 1 with reference symbol c
+        steps = [h[:, :-1] + s, h[:, 1:] - scoring.gap_bits]
+        starts = [start[:, :-1], start[:, 1:]]
+        if scoring.edits:
+            q_prev = q[i - 2] if i >= 2 else -1
+            changed, added, dropped = _edit_scores(np.int64(q_prev), np.int64(sym), pad_prev, pad, scoring)
+            steps += [
+                np.concatenate((minus_inf, h2[:, :-2]), axis=1) + changed,
+                h2[:, :-1] + added,
+                np.concatenate((minus_inf, h[:, :-2]), axis=1) + dropped,
+            ]
+            starts += [np.concatenate((start2[:, :1], start2[:, :-2]), axis=1), start2[:, :-1],
+                       np.concatenate((start[:, :1], start[:, :-2]), axis=1)]  # fmt: skip
+        t = np.zeros((k, length + 1))
+        body_t, body_start = _best_step(steps, starts, succ[1:])
+        t[:, 1:] = body_t
+        t_start = np.concatenate((np.full((k, 1), succ[0]), body_start), axis=1)
+        h2, start2 = h, start
         h, start = _close_gaps(t, t_start, succ, ramp, cols, idx)
         top = np.argmax(h, axis=1)
         value = h[lane, top]
