@@ -7,6 +7,8 @@ its timing, so metadata.json always says what has been done and is never rewritt
 
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 from symusic import Score
@@ -92,6 +94,28 @@ def analyze_step(track: TrackFolder, score: Score, model_dir: Path | None = None
     )
 
 
+# what the steps after composing import (scipy, pedalboard, matplotlib, music21: about 2 s in a fresh
+# process); composing imports none of them, and mostly waits on onnxruntime, which lets the GIL go
+LATER_IMPORTS = ("lofi.analysis.figures", "lofi.analysis.metrics", "lofi.analysis.originality",
+                 "lofi.analysis.provenance", "lofi.render.images")  # fmt: skip
+AUDIO_IMPORTS = ("lofi.render.track",)
+
+
+def _import_in_background(names: tuple[str, ...]) -> threading.Thread:
+    """Import ``names`` on a thread of their own (a no-op in a worker that has them); join it before using them."""
+
+    def load() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 (the step that needs the module imports it again and says why)
+                return
+
+    thread = threading.Thread(target=load, name="lofi-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_track(
     checkpoint: Checkpoint,
     request: ComposeRequest,
@@ -102,10 +126,12 @@ def run_track(
 ) -> Path:
     """Compose and render one track into ``out_dir/<track_id>/``; returns the track folder."""
     progress(0.0, "composing")
+    imports = _import_in_background(LATER_IMPORTS + (AUDIO_IMPORTS if options.audio else ()))
     with span("compose", seed=request.seed):  # a no-op unless tracing is configured (lofi.tracing)
         # composing is half of a job: its passes move the first half of the bar
         folder = compose_step(checkpoint, request, out_dir, threads, options.engine,
                               progress=lambda fraction, message: progress(0.5 * fraction, message))  # fmt: skip
+    imports.join()  # the imports overlap composing only, never another step's own imports
     track = TrackFolder(folder)
     score = read_midi(folder / "track.mid")  # read once: analysis, the piano roll and the sound share it
     steps = (
