@@ -49,6 +49,8 @@ class TrackMetadata:
     fingerprint: str | None = None
     engine: str | None = None
     timings_s: dict[str, float] | None = None  # step -> seconds ("compose", "render.synth"...)
+    # a track `lofi vary` made from another: its id, the part written again, the section, the bars
+    varied_from: dict[str, Any] | None = None
     # the analyze step
     lofi: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None

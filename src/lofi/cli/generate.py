@@ -93,7 +93,6 @@ def generate(
         from lofi.jobs.pipeline import run_track
         from lofi.model import load_checkpoint
         from lofi.model.runtime import DECODE_THREADS
-        from lofi.track import TrackFolder
 
         settings = get_settings()
         if continue_from is not None and (key is None or bpm is None):
@@ -131,6 +130,13 @@ def generate(
                 progress=lambda fraction, message: status.update(f"{message}..."),
                 threads=settings.torch_threads or DECODE_THREADS,
             )
+    print_track(folder)
+
+
+def print_track(folder: Path) -> None:
+    """The summary of a finished track: what it is, how it sounds, how it did, where it is."""
+    from lofi.track import TrackFolder
+
     meta = TrackFolder(folder).metadata.to_dict()
     table = Table(title=f"[bold]{meta['track_id']}", show_header=False, box=None)
     for label, value in (

@@ -6,7 +6,21 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli import corpus, evaluate, export, generate, info, jobs, mix, originality, publish, render, serve, train
+from lofi.cli import (
+    corpus,
+    evaluate,
+    export,
+    generate,
+    info,
+    jobs,
+    mix,
+    originality,
+    publish,
+    render,
+    serve,
+    train,
+    vary,
+)
 from lofi.cli.common import state
 
 app = typer.Typer(
@@ -23,6 +37,7 @@ def main(debug: Annotated[bool, typer.Option(help="Show full tracebacks on error
 
 
 app.command()(generate.generate)
+app.command()(vary.vary)
 app.command()(render.render)
 app.command()(render.presets)
 app.command()(train.train)

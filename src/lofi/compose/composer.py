@@ -126,7 +126,7 @@ class Composer:
         """A fresh engine (its own KV cache) for one composition."""
         return load_engine(self.checkpoint, self.engine_name, threads=self.threads)
 
-    def _write(self, passes: list[Pass], sampling: SamplingConfig, generator: torch.Generator) -> list[Outcome]:
+    def write(self, passes: list[Pass], sampling: SamplingConfig, generator: torch.Generator) -> list[Outcome]:
         """Each pass decoded until a try passes its gate (best of its tries otherwise), the passes side by
         side in one batch, one try of each at a time. Each try has its own seed, drawn in order from
         ``generator``, so the result does not depend on the order in which tries finish."""
@@ -260,7 +260,7 @@ class Composer:
         # 1. the first loop, then the others after it, with the band the first one chose
         body = prefix + (prompt_tokens(request.continue_from, self.tok) if request.continue_from else [])
         loop_grammar = Grammar(self.tok, strict, bpm, programs=LOOP_PROGRAMS, drums=KIT)
-        (first,) = self._write([self._loop_pass("loop 1", body, loop_grammar, request)], sampling, generator)
+        (first,) = self.write([self._loop_pass("loop 1", body, loop_grammar, request)], sampling, generator)
         outcomes["loop 1"] = first
         settled("loop 1")
         if request.continue_from and first.problems:
@@ -275,7 +275,7 @@ class Composer:
         first_chords = detect_chords(self.tok.decode(prefix + loop_tokens[0]), per="bar")
         others = [self._loop_pass(f"loop {k + 1}", prefix + loop_tokens[0], band_grammar, request, first_chords)
                   for k in range(1, n_loops)]  # fmt: skip
-        for p, outcome in zip(others, self._write(others, sampling, generator), strict=True):
+        for p, outcome in zip(others, self.write(others, sampling, generator), strict=True):
             outcomes[p.name] = outcome
             loop_tokens.append(outcome.tokens)
             settled(p.name)
@@ -289,14 +289,14 @@ class Composer:
             loop, index = wanted[0]
             passes.append(self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop],
                                             melody_grammar, set(MELODY_PROGRAMS), key, sampling))  # fmt: skip
-        results = dict(zip((p.name for p in passes), self._write(passes, sampling, generator), strict=True))
+        results = dict(zip((p.name for p in passes), self.write(passes, sampling, generator), strict=True))
         outcomes |= results
         settled(passes[-1].name)
         if len(wanted) > 1:
             chosen = self._melody_program(results[passes[-1].name], prefix, form.LOOP_BARS)
             rest = [self._melody_pass(f"melody {loop + 1}.{index + 1}", prefix, loop_tokens[loop], melody_grammar,
                                       {chosen}, key, sampling) for loop, index in wanted[1:]]  # fmt: skip
-            outcomes |= dict(zip((p.name for p in rest), self._write(rest, sampling, generator), strict=True))
+            outcomes |= dict(zip((p.name for p in rest), self.write(rest, sampling, generator), strict=True))
             settled(rest[-1].name)
 
         loops = self._materials(loop_tokens, outcomes, prefix, wanted, players)

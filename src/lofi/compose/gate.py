@@ -140,3 +140,39 @@ def melody_problems(
         if changed:
             problems.append(f"the melody changes the chord of bar {', '.join(map(str, changed))}")
     return problems, -abs(per_bar - (low + high) / 2) - 10 * len(problems)
+
+
+def part_problems(
+    score: Score, bars: list[Bar], written: str, key: Key, before: list[Bar], loop_chords: list
+) -> tuple[list[str], float]:
+    """One part written again over a turn of a finished track (``lofi vary``): it plays where it played
+    ``before`` and keeps what the composer's gate asks of it (drums the backbeat, a bass note a bar, seventh
+    chords in the key, a sparse melody that keeps the chords); and it is not the part it replaces."""
+    count = len(bars)
+
+    def notes(bar: Bar) -> list[tuple]:
+        return sorted((n.time, n.pitch, n.duration) for p, ns in bar.items() if role(p) == written for n in ns)
+
+    problems = []
+    played = [bool(notes(bar)) for bar in before]
+    if written == "melody":
+        problems += melody_problems(score, bars, key, loop_chords)[0]
+    elif [bool(notes(bar)) for bar in bars] != played:
+        problems.append(f"{written} in {sum(bool(notes(bar)) for bar in bars)} of {count} bars, not {sum(played)}")
+    if written == "drums":
+        _, backbeat = backbeat_in_bars(score, count)
+        if not all(backbeat[i] for i in range(count) if played[i]):
+            problems.append(f"backbeat in {int(backbeat.sum())} of {sum(played)} bars")
+    if written == "harmony":
+        chords = (detect_chords(score, per="bar")[:count] if score.end() > 0 else []) + [None] * count
+        sevenths = sum(bool(c and c.has_seventh) for c in chords[:count])
+        if sevenths < MIN_SEVENTHS * count:
+            problems.append(f"seventh chords in {sevenths} of {count} bars")
+        try:
+            if not key.agrees(heard := detect_key(score, "aarden", bass_weight=1.0).key):
+                problems.append(f"sounds in {heard.name}")
+        except ValueError:
+            problems.append("no pitched notes")
+    if [notes(bar) for bar in bars] == [notes(bar) for bar in before]:
+        problems.append(f"the same {written} as before")
+    return problems, -float(len(problems))

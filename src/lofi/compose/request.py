@@ -58,3 +58,20 @@ class ComposeRequest:
         """Same request, seed and model: same fingerprint (and the same MIDI)."""
         blob = json.dumps({**self.to_dict(), "model": model_id}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+PARTS = {"drums": "drums", "bass": "bass", "keys": "harmony", "lead": "melody"}  # what a user names -> its role
+
+
+@dataclass(frozen=True)
+class VaryRequest:
+    part: str  # drums, bass, keys or lead
+    section: str | None = None  # a section's name in the track's form ("A", "B'", "breakdown"); None: all
+    seed: int | None = None
+    temperature: float = 0.95
+
+    def __post_init__(self):
+        if self.part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)} (got {self.part!r})")
+        if self.seed is not None and not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be between 0 and {2**32 - 1} (got {self.seed})")

@@ -14,6 +14,7 @@ from pathlib import Path
 from symusic import Score
 
 from lofi.compose import Composer, ComposeRequest, write_track
+from lofi.compose.request import VaryRequest
 from lofi.jobs.options import TrackOptions
 from lofi.model.checkpoint import Checkpoint
 from lofi.progress import Progress, no_progress
@@ -108,7 +109,7 @@ def _import_in_background(names: tuple[str, ...]) -> threading.Thread:
         for name in names:
             try:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001 (the step that needs the module imports it again and says why)
+            except Exception:
                 return
 
     thread = threading.Thread(target=load, name="lofi-imports", daemon=True)
@@ -132,10 +133,38 @@ def run_track(
         folder = compose_step(checkpoint, request, out_dir, threads, options.engine,
                               progress=lambda fraction, message: progress(0.5 * fraction, message))  # fmt: skip
     imports.join()  # the imports overlap composing only, never another step's own imports
+    return finish_track(folder, checkpoint.path, options, progress)
+
+
+def vary_track(
+    checkpoint: Checkpoint,
+    source: Path,
+    request: VaryRequest,
+    out_dir: Path,
+    options: TrackOptions = TrackOptions(),  # noqa: B008 (frozen)
+    progress: Progress = no_progress,
+    threads: int = 1,
+) -> Path:
+    """A new track from the track folder ``source`` with one part written again (lofi.compose.vary), made
+    like any other into ``out_dir/<track_id>/``; returns its folder."""
+    from lofi.compose.vary import Varier
+
+    progress(0.0, f"writing new {request.part}")
+    imports = _import_in_background(LATER_IMPORTS + (AUDIO_IMPORTS if options.audio else ()))
+    with span("vary", part=request.part):
+        score = read_midi(source / "track.mid")
+        composition = Varier(Composer(checkpoint, threads, options.engine)).vary(source, score, request)
+        folder = write_track(composition, out_dir)
+    imports.join()
+    return finish_track(folder, checkpoint.path, options, progress)
+
+
+def finish_track(folder: Path, model_dir: Path | None, options: TrackOptions, progress: Progress = no_progress) -> Path:
+    """Analyze, render and publish a track folder that holds its track.mid and metadata (the second half of a job)."""
     track = TrackFolder(folder)
     score = read_midi(folder / "track.mid")  # read once: analysis, the piano roll and the sound share it
     steps = (
-        ("analyze", 0.5, "analyzing", lambda: analyze_step(track, score, checkpoint.path)),
+        ("analyze", 0.5, "analyzing", lambda: analyze_step(track, score, model_dir)),
         ("render", 0.55, "rendering" if options.audio else "drawing", lambda: render_step(track, options, score)),
         ("publish", 0.7, "publishing", lambda: publish_into(
             track, options.video and options.audio, options.resolution, options.template,

@@ -41,7 +41,9 @@ class HFEngine:
     @torch.inference_mode()
     def extend(self, row: int, ids: Sequence[int]) -> torch.Tensor:
         if not 0 < len(ids) <= self.n_positions - self.lens[row]:
-            raise ValueError(f"row {row} holds {self.lens[row]} of {self.n_positions} tokens: no room for {len(ids)} more")
+            raise ValueError(
+                f"row {row} holds {self.lens[row]} of {self.n_positions} tokens: no room for {len(ids)} more"
+            )
         out = self.model(input_ids=torch.tensor([list(ids)], device=self.device), past_key_values=self.caches[row],
                          use_cache=True)  # fmt: skip
         self.caches[row], self.lens[row] = out.past_key_values, self.lens[row] + len(ids)
