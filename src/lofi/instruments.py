@@ -34,6 +34,14 @@ LEAD_PROGRAMS: tuple[int, ...] = (11, 73, 65, 59, 4)
 MELODY_PROGRAMS = frozenset({11, 59, 65, 73, 80})
 
 
+def part_name(program: int) -> str:
+    """What a user calls the part a palette program plays (DRUMS for the kit): drums, bass, keys or lead,
+    the names of `lofi vary --part`."""
+    if program == DRUMS:
+        return "drums"
+    return "bass" if program in BASS_PROGRAMS else "lead" if program in MELODY_PROGRAMS else "keys"
+
+
 def part_rank(program: int, is_drum: bool = False) -> tuple[int, int]:
     """The canonical order of parts in a lofi MIDI file and in its tokens: drums, bass, harmony, melody.
 

@@ -82,6 +82,39 @@ def test_a_track_asked_for_in_mp3_alone_has_no_wav_and_no_stems(client):
     assert {"track.mid", "pianoroll.png", "spectrogram.png", "metadata.json"} <= names
 
 
+def test_vary_makes_a_new_track_with_one_part_written_again(client, made, api_home):
+    from symusic import Score
+
+    source = client.get(f"{V1}/tracks/{made['track_id']}").json()
+    assert set(source["parts"]) <= {"drums", "bass", "keys", "lead"} and "bass" in source["parts"]
+    assert source["varied_from"] is None
+    answer = client.post(f"{V1}/tracks/{made['track_id']}/vary", json={"part": "bass", "seed": 3, "formats": []})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["request"]["vary"] == {"track_id": made["track_id"], "part": "bass", "section": None,
+                                                "seed": 3, "temperature": 0.95}  # fmt: skip
+    done = wait_job(client, answer.json()["id"])
+    assert done["state"] == "done", done
+    assert done["track_id"] == f"{made['track_id']}-bass-3"
+    varied = client.get(f"{V1}/tracks/{done['track_id']}").json()
+    assert varied["varied_from"]["track_id"] == made["track_id"] and varied["varied_from"]["part"] == "bass"
+    assert varied["key"] == source["key"] and varied["bpm"] == source["bpm"]
+    before, after = (Score(str(api_home / "tracks" / t / "track.mid")) for t in (made["track_id"], done["track_id"]))
+    kept = {(t.program, t.is_drum): [(n.time, n.pitch) for n in t.notes] for t in before.tracks}
+    new = {(t.program, t.is_drum): [(n.time, n.pitch) for n in t.notes] for t in after.tracks}
+    assert kept.keys() == new.keys()
+    changed = [part for part in kept if kept[part] != new[part]]
+    assert len(changed) == 1 and changed[0][0] in (32, 33)  # the bass, and nothing else
+
+
+def test_vary_says_what_is_wrong_with_a_request(client, made):
+    url = f"{V1}/tracks/{made['track_id']}/vary"
+    assert client.post(f"{V1}/tracks/no-such-track/vary", json={"part": "bass"}).status_code == 404
+    assert client.post(url, json={"part": "cowbell"}).status_code == 422
+    answer = client.post(url, json={"part": "drums", "section": "Z"})
+    assert answer.status_code == 422 and "no section 'Z'" in answer.json()["detail"]
+    assert client.post(url, json={"part": "bass", "tempo": 3}).status_code == 422  # no unknown fields
+
+
 def test_track_filters_and_pagination(client, made):
     assert client.get(f"{V1}/tracks", params={"mood": "rainy"}).json()["total"] >= 1
     assert client.get(f"{V1}/tracks", params={"mood": "sleepy"}).json()["total"] == 0

@@ -184,6 +184,30 @@ def test_make_a_track_from_the_dashboard(server, browser, tmp_path, width, heigh
         assert fits_the_screen(page, width)  # nothing wider than the screen: the layout fits a phone
 
 
+def test_a_card_makes_a_new_bass_for_its_track(server, browser):
+    with dashboard(browser, server) as page:
+        job_id = make_track(page, "0.25", 43)
+        page.wait_for_selector(f"#job-{job_id}.done", timeout=300_000)
+        track_id = page.evaluate(f"async () => (await (await fetch('/api/v1/jobs/{job_id}')).json()).track_id")
+        card = page.locator(f"#track-{track_id}")
+        card.wait_for(timeout=60_000)
+        # a button for each part the track plays, and none for a part it does not
+        parts = page.evaluate(f"async () => (await (await fetch('/api/v1/tracks/{track_id}')).json()).parts")
+        shown = card.locator(".vary button:visible")
+        assert sorted(b.get_attribute("data-part") for b in shown.all()) == sorted(parts)
+        with page.expect_response(lambda r: r.url.endswith(f"/tracks/{track_id}/vary")) as answer:
+            card.locator(".vary button[data-part=bass]").click()
+        assert answer.value.status == 202, answer.value.text()
+        varied_job = answer.value.json()["id"]
+        item = page.locator(f"#job-{varied_job}")
+        item.wait_for(timeout=10_000)
+        assert item.locator(".what").inner_text() == f"new bass · {track_id}"
+        page.wait_for_selector(f"#job-{varied_job}.done", timeout=300_000)
+        new_id = page.evaluate(f"async () => (await (await fetch('/api/v1/jobs/{varied_job}')).json()).track_id")
+        assert new_id.startswith(f"{track_id}-bass-")
+        page.locator(f"#track-{new_id}").wait_for(timeout=60_000)  # the new track joins the library
+
+
 def test_a_bad_request_shows_the_servers_message(server, browser):
     with dashboard(browser, server) as page:
         page.fill("#minutes", "20")

@@ -78,6 +78,31 @@ class GenerateRequest(BaseModel):
         return Key.parse(value).name  # ValueError says what a key looks like
 
 
+Part = Literal["drums", "bass", "keys", "lead"]  # lofi.compose.request.PARTS
+
+
+class VaryBody(BaseModel):
+    """A new track from one in the library with one part written again; the other parts kept note for note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    part: Part = Field(description="The part to write again: drums, bass, keys or lead.")
+    section: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Only this section of the track's form (A, A', B, breakdown...); all of them when absent.",
+    )  # fmt: skip
+    seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None = Field(
+        default=None, description="Seed; random (and recorded) when absent."
+    )
+    preset: PresetName | None = Field(  # type: ignore[valid-type]
+        default=None, description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."
+    )
+    formats: list[Format] = Field(
+        default=list(AUDIO_FORMATS),
+        description="Audio files to write: track.wav, track.mp3, stems/*.flac; empty: MIDI only.",
+    )
+
+
 class JobPublic(BaseModel):
     id: str
     kind: str
@@ -122,6 +147,10 @@ class TrackPublic(BaseModel):
     instruments: list[str] = []
     # why the track needs a listen: a loop that failed the quality gate on every try (empty: none did)
     review: list[str] = []
+    # the parts it plays, by the names `POST /tracks/{id}/vary` takes (drums, bass, keys, lead)
+    parts: list[str] = []
+    # the track it was made from with one part written again (track_id, part, section, bars); None: composed
+    varied_from: dict[str, Any] | None = None
     files: list[FilePublic]
     # a small JPEG of the track's picture, for lists (the thumbnail itself is about a MB); None: no picture
     preview: str | None = None

@@ -25,6 +25,7 @@ from lofi.catalog import Catalog, EventRecord, JobRecord, JobState, open_catalog
 from lofi.catalog.models import FINISHED
 from lofi.catalog.queries import Page, create_job, get_job, job_history, list_jobs, transition
 from lofi.compose import ComposeRequest
+from lofi.compose.request import VaryRequest
 from lofi.jobs.cache import GenerationCache, cache_key, checkpoint_id, make_cache
 from lofi.jobs.options import TrackOptions
 
@@ -105,15 +106,21 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What a track job runs, as stored in the job's ``request`` column."""
+    """What a track job runs, as stored in the job's ``request`` column: a track to compose, or (with
+    ``vary``) a part of the library's track ``source`` to write again (``request`` is then the source's)."""
 
     request: ComposeRequest
     options: TrackOptions
     model: Path
+    vary: VaryRequest | None = None
+    source: str | None = None  # the track id a variation is made from
 
     def to_dict(self) -> dict[str, Any]:
         options = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.options).items()}
-        return {"compose": self.request.to_dict(), "options": options, "model": str(self.model)}
+        data = {"compose": self.request.to_dict(), "options": options, "model": str(self.model)}
+        if self.vary is not None:
+            data["vary"] = {"track_id": self.source, **asdict(self.vary)}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
@@ -121,6 +128,7 @@ class JobSpec:
         try:
             compose, options = dict(data["compose"]), dict(data["options"])
             model = Path(data["model"])
+            vary = dict(data["vary"]) if data.get("vary") is not None else None
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a track job request: {e!r} in {data!r}") from None
         if compose.get("continue_from"):
@@ -129,8 +137,10 @@ class JobSpec:
             if "Path" in str(option.type) and options.get(option.name) is not None:
                 options[option.name] = Path(options[option.name])
         try:
-            return cls(ComposeRequest(**compose), TrackOptions(**options), model)
-        except TypeError as e:
+            source = vary.pop("track_id") if vary is not None else None
+            return cls(ComposeRequest(**compose), TrackOptions(**options), model,
+                       VaryRequest(**vary) if vary is not None else None, source)  # fmt: skip
+        except (TypeError, KeyError) as e:
             raise ValueError(f"bad job request: {e}") from None
 
 
@@ -166,6 +176,23 @@ class JobQueue(ABC):
                 transition(session, job.id, JobState.RUNNING, worker_id=CACHE_WORKER, message="in the generation cache")
                 transition(session, job.id, JobState.DONE, track_id=track.id, message=f"done: same as {track.id}")
                 return job.id
+        self._dispatch(job.id)
+        return job.id
+
+    def submit_vary(
+        self, source: str, request: ComposeRequest, vary: VaryRequest, options: TrackOptions | None = None,
+        model: Path | None = None,
+    ) -> str:  # fmt: skip
+        """Queue a variation of the library's track ``source`` (composed from ``request``): ``vary.part``
+        written again (lofi.compose.vary); returns the job id. A variation without a seed gets one here.
+        Never answered from the generation cache: each variation is asked for to be new."""
+        options = options or TrackOptions()
+        model = Path(model or self.config.default_model).expanduser().resolve()
+        checkpoint_id(model)  # FileNotFoundError when it is not a checkpoint, as submit says
+        if vary.seed is None:
+            vary = replace(vary, seed=random.randrange(2**32))
+        with self.catalog.session() as session:
+            job = create_job(session, KIND_TRACK, JobSpec(request, options, model, vary, source).to_dict())
         self._dispatch(job.id)
         return job.id
 

@@ -216,15 +216,18 @@ class Runner:
             )
             return self._fail(job.id, reason)
         # the pipeline (composer, model, torch) loads in the worker, not in the server that imports this module
-        from lofi.jobs.pipeline import run_track
+        from lofi.jobs.pipeline import run_track, vary_track
 
         try:
             spec = JobSpec.from_dict(job.request)
             checkpoint = self._load(spec.model)
             progress = self._progress(job.id)
-            folder = run_track(
-                checkpoint, spec.request, self.config.tracks_dir, spec.options, progress, self.config.torch_threads
-            )
+            tracks, threads = self.config.tracks_dir, self.config.torch_threads
+            if spec.vary is not None:
+                source = tracks / str(spec.source)
+                folder = vary_track(checkpoint, source, spec.vary, tracks, spec.options, progress, threads)
+            else:
+                folder = run_track(checkpoint, spec.request, tracks, spec.options, progress, threads)
             if job.started_at is not None:
                 remove_stale_temporaries(folder, job.started_at)
         except JobStopped:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lofi.api.deps import QueueDep, WriteAccess
 from lofi.api.routes import API_PREFIX
-from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic, errors
+from lofi.api.schemas import GenerateRequest, JobPublic, JobsPublic, VaryBody, errors
 from lofi.catalog import JobRecord
 from lofi.jobs.queue import JobQueue
 from lofi.settings import Settings
@@ -73,6 +73,49 @@ async def generate(request: Request, body: GenerateRequest, queue: QueueDep) -> 
     limiter = request.app.state.limiter
     await run_in_threadpool(limiter.hit, request)  # 429 with Retry-After past the limit
     return job_public(await run_in_threadpool(submit, queue, body, request.app.state.settings))
+
+
+def submit_vary(queue: JobQueue, track_id: str, body: VaryBody, settings: Settings) -> JobRecord:
+    """A variation of the library's track ``track_id`` queued; 404 without the track, 422 when the track has
+    no such section or part, 503 when the server has no model."""
+    from lofi.catalog.queries import get_track
+    from lofi.compose import ComposeRequest
+    from lofi.compose.request import VaryRequest
+    from lofi.instruments import part_name
+    from lofi.jobs.options import track_options
+
+    with queue.catalog.session() as session:
+        track = get_track(session, track_id)
+        metadata = dict(track.meta) if track is not None else None
+    if metadata is None or not metadata.get("form"):
+        raise HTTPException(404, f"no track {track_id!r}")
+    sections = sorted({s["section"] for s in metadata["form"]})
+    if body.section is not None and body.section not in sections:
+        raise HTTPException(422, f"the track has no section {body.section!r}: it has {', '.join(sections)}")
+    if body.part not in {part_name(p) for p in metadata.get("programs") or []}:
+        raise HTTPException(422, f"the track has no {body.part} part to write again")
+    asked = {**metadata["request"], "continue_from": None}  # the source's request, as its record
+    try:
+        vary = VaryRequest(part=body.part, section=body.section, seed=body.seed)
+        options = track_options(settings, audio=bool(body.formats), formats=body.formats, preset=body.preset)
+        job_id = queue.submit_vary(track_id, ComposeRequest(**asked), vary, options)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except FileNotFoundError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_MODEL) from None
+    return queue.status(job_id)
+
+
+@router.post(
+    "/tracks/{track_id}/vary", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic,
+    dependencies=[WriteAccess], responses=errors(400, 401, 404, 429),
+)  # fmt: skip
+async def vary(request: Request, track_id: str, body: VaryBody, queue: QueueDep) -> JobPublic:
+    """Queue a new track made from ``track_id`` with one part (drums, bass, keys, lead) written again and every
+    other part kept note for note; answers at once with the job."""
+    limiter = request.app.state.limiter
+    await run_in_threadpool(limiter.hit, request)
+    return job_public(await run_in_threadpool(submit_vary, queue, track_id, body, request.app.state.settings))
 
 
 @router.get("/jobs", response_model=JobsPublic)

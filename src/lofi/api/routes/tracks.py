@@ -25,6 +25,7 @@ from lofi.api.routes import API_PREFIX
 from lofi.api.schemas import FilePublic, TrackPublic, TracksPublic, errors
 from lofi.catalog import queries
 from lofi.files import atomic_write
+from lofi.instruments import part_name
 
 router = APIRouter(prefix=f"{API_PREFIX}/tracks", tags=["tracks"])
 download = APIRouter(prefix=API_PREFIX, tags=["tracks"])
@@ -95,6 +96,8 @@ def track_public(track, request: Request) -> TrackPublic:
         chords=meta.get("chords", []),
         instruments=meta.get("instruments", []),
         review=meta.get("review") or [],
+        parts=sorted({part_name(p) for p in meta.get("programs") or [] if isinstance(p, int)}),
+        varied_from=meta.get("varied_from"),
         files=files,
         preview=f"{base}/preview.jpg" if has_picture else None,
     )

@@ -155,7 +155,28 @@ async function submit(event) {
 function jobTitle(job) {
   const r = job.request || {};
   const compose = r.compose || r;
-  return [compose.mood, compose.key, compose.bpm && `${compose.bpm} BPM`].filter(Boolean).join(" · ") || job.id;
+  const what = [compose.mood, compose.key, compose.bpm && `${compose.bpm} BPM`].filter(Boolean).join(" · ") || job.id;
+  if (!r.vary) return what;
+  const part = r.vary.part === "lead" ? "melody" : r.vary.part;
+  return `new ${part}${r.vary.section ? ` in ${r.vary.section}` : ""} · ${r.vary.track_id}`;
+}
+
+async function varyTrack(track, button) {
+  // a new track from this one, one part written again: the job shows up in the Jobs panel like any other
+  const card = button.closest(".track");
+  $(".vary-error", card).textContent = "";
+  button.disabled = true;
+  try {
+    showJob(await write(`/tracks/${encodeURIComponent(track.id)}/vary`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ part: button.dataset.part }),
+    }));
+  } catch (error) {
+    $(".vary-error", card).textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function clearedAway(job) {
@@ -274,6 +295,11 @@ function trackCard(track) {
   const audio = fileUrl(track, "track.mp3") || fileUrl(track, "track.wav");
   if (audio) $("audio", card).src = audio;
   else $("audio", card).remove();
+  const parts = new Set(track.parts || []);
+  for (const button of card.querySelectorAll(".vary button")) {
+    button.hidden = !parts.has(button.dataset.part); // only the parts the track plays
+    button.addEventListener("click", () => varyTrack(track, button));
+  }
   const roll = fileUrl(track, "pianoroll.png");
   if (roll) $(".pianoroll", card).src = roll;
   const meta = $(".meta", card);
