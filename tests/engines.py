@@ -76,8 +76,8 @@ class ContextLogits(StubEngine):
 
     name = "context"
 
-    def __init__(self, vocab_size: int, scale: float = 2.0):
-        self.vocab_size, self.scale = vocab_size, scale
+    def __init__(self, vocab_size: int, scale: float = 2.0, n_positions: int = 1 << 20):
+        self.vocab_size, self.scale, self.n_positions = vocab_size, scale, n_positions
         self.contexts: list[list[int]] = []
 
     def reserve(self, rows):
@@ -95,6 +95,7 @@ class ContextLogits(StubEngine):
         return len(self.contexts[row])
 
     def truncate(self, row, length):
+        assert 0 < length <= len(self.contexts[row]), f"row {row} cut to {length} of {len(self.contexts[row])}"
         del self.contexts[row][length:]
 
     def _logits(self, row):
@@ -107,6 +108,7 @@ class ContextLogits(StubEngine):
 
     def extend(self, row, ids):
         self.contexts[row] += list(ids)
+        assert len(self.contexts[row]) <= self.n_positions, f"row {row} holds {len(self.contexts[row])} tokens"
         return self._logits(row)
 
     def step(self, tokens):

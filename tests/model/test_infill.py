@@ -497,3 +497,19 @@ def test_forced_runs_fed_in_one_pass_give_the_tokens_of_one_step_each(tok, piece
     assert max(extends) >= 3, "no forced run was fed in one pass: the test would prove nothing"
     monkeypatch.setattr(DecodeBatch, "_forced", staticmethod(lambda row, kinds, limit: []))
     assert run(ContextLogits(tok.vocab_size)) == chunked
+
+
+def test_a_bar_taken_back_after_the_window_slid_inside_it_is_written_again(tok, piece, prefix):
+    """A small context: the window slides inside long bars, past their Bar token; a bar the check refuses
+    then cannot be cut back in the cache and the row is prefilled from its window instead."""
+    grammar = Grammar(tok, KEY, BPM, programs={DRUMS, 0, 4, 33, 73}, drums=DRUM_SET)
+    plan = InfillPlan(tok, drop_parts(tok, piece, {73}), {73}, grammar)
+    engine = ContextLogits(tok.vocab_size, n_positions=96)
+    calls: list[int] = []
+    jobs = [
+        Continuation(prefix + piece, BARS, grammar, FREE, seed, plan, _even_notes(tok, calls), 6) for seed in range(4)
+    ]
+    results = decode(engine, jobs)
+    assert len(calls) > len(jobs) * BARS  # bars were refused and written again
+    for result in results:
+        assert drop_parts(tok, result, {73}) == drop_parts(tok, piece, {73}) and _odd_bars(tok, result) == 0

@@ -124,17 +124,21 @@ class _Row:
         elif kinds.pitch[token]:
             self.played.setdefault(self.program, set()).add(token)
 
-    def take_back_bar(self) -> None:
-        """Forget what the bar just written holds (its Bar token stays), to write it again. The engine's
-        cache must then be cut to ``context_len - 1`` and fed the Bar token again (for its logits)."""
+    def take_back_bar(self) -> bool:
+        """Forget what the bar just written holds (its Bar token stays), to write it again. True when the
+        engine's cache still holds the bar's Bar token: it is then cut to ``context_len - 1`` and fed that
+        token again (for its logits); False when a window slid past it, and the row is prefilled anew."""
         removed = len(self.new) - self.bar_start - 1
         del self.new[self.bar_start + 1 :]
         del self.history[len(self.history) - removed :]
-        self.context_len -= removed  # the bar's tokens are the newest in the cache, whatever its window
+        # the cache is the condition prefix and the newest tokens: the bar's, unless a window slid inside it
+        kept = self.context_len - removed >= PREFIX_LEN + 1
+        self.context_len = self.context_len - removed if kept else len(self.history)
         if self.cursor_at_bar is not None:
             self.cursor = self.cursor_at_bar.snapshot()
         self.played.clear()  # as just after a Bar token
         self.position, self.run = -1, 1
+        return kept
 
     def bar_refused(self, bar_id: int) -> bool:
         """Whether the bar just completed fails the job's bar check and may be written again."""
@@ -281,8 +285,10 @@ class DecodeBatch:
             bar_id = row.job.grammar.tok.bar_id
             kinds = token_kinds(row.job.grammar)
             if token == bar_id and row.bar_refused(bar_id):
-                row.take_back_bar()
-                self.engine.truncate(i, row.context_len - 1)
+                if row.take_back_bar():
+                    self.engine.truncate(i, row.context_len - 1)
+                else:  # stepped with its Bar token like the others, then prefilled from its new window below
+                    row.context_len = self.engine.n_positions
                 fed[row.handle] = [row.history[-1]]  # its Bar token again: the logits after it
                 continue
             if token == bar_id and row.bars_done == row.job.bars:
@@ -305,7 +311,7 @@ class DecodeBatch:
         elif self.rows:
             self.logits = self.engine.step(torch.tensor([fed[r.handle][0] for r in self.rows])).cpu()
         for i, row in enumerate(self.rows):
-            if row.context_len >= limit:  # a full window slides: the cache is rebuilt from the new window
+            if row.context_len >= limit:  # a full window slides (or moved past a bar taken back): rebuilt
                 context = window(row.history, limit - 1, row.job.grammar.tok.bar_id)
                 row.context_len = len(context)
                 self.logits[i] = self.engine.prefill(i, context)
