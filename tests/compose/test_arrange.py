@@ -112,6 +112,17 @@ def test_swing_moves_only_the_off_beat_sixteenths():
     assert swing(score, 0.5).tracks[0].notes[0].time == score.tracks[0].notes[0].time
 
 
+def test_undoing_the_swing_gives_the_straight_score_back():
+    score = arrange(SECTIONS[1:2], [_loop()], Key.parse("D minor"), 80)
+    score.tracks[0].notes.append(Note(120, 60, 42, 70))  # an off-beat 16th on the drums
+    score.tracks[1].notes.append(Note(1920 + 360, 200, 45, 70))  # and in the bass, held
+    straight = [[(n.time, n.duration, n.pitch) for n in t.notes] for t in score.tracks]
+    swung = swing(score, 0.58)
+    assert [[(n.time, n.duration, n.pitch) for n in t.notes] for t in swung.tracks] != straight
+    back = swing(swung, 0.58, undo=True)
+    assert [[(n.time, n.duration, n.pitch) for n in t.notes] for t in back.tracks] == straight
+
+
 def test_a_short_intro_plays_the_loops_last_bars_so_the_harmony_runs_on():
     sections = [Section("intro", 2, 0, drums=False, bass=True), Section("A", 8, 0, drums=True, bass=True),
                 Section("outro", 2, 0, drums=False, bass=True)]  # fmt: skip

@@ -10,7 +10,7 @@ from lofi.analysis.figures import compute_figures
 from lofi.cli.main import app
 from lofi.compose import Composer, ComposeRequest, arrange, write_track
 from lofi.compose.request import VaryRequest
-from lofi.compose.vary import Varier, turns, unswing
+from lofi.compose.vary import Varier, turns
 from lofi.instruments import BASS_PROGRAMS, MELODY_PROGRAMS
 from lofi.model import load_checkpoint
 from lofi.render.midi import read_midi
@@ -106,7 +106,7 @@ def test_a_loop_still_loops(source, varier):
     composition = varier.vary(source, read_midi(source / "track.mid"), VaryRequest("bass", seed=8))
     metadata = json.loads((source / "metadata.json").read_text())
     swing = metadata["swing"]
-    bars = arrange.bars_of(unswing(composition.score, swing), count=metadata["bars"])
+    bars = arrange.bars_of(arrange.swing(composition.score, swing, undo=True), count=metadata["bars"])
     body = [t for t in turns(metadata["form"], metadata["bars"])[:-1] if len(t.bars) == 4 and t.section != "intro"]
     basses = {tuple(tuple(sorted((n.time, n.pitch) for p, ns in bars[b].items() if arrange.role(p) == "bass"
                                  for n in ns)) for b in t.bars) for t in body}  # fmt: skip

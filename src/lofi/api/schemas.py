@@ -46,6 +46,19 @@ def _key_pattern() -> str:
 
 
 KEY_PATTERN = _key_pattern()
+# what every body that makes a track may say about its seed and its sound
+Seed = Annotated[
+    Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None,
+    Field(description="Seed; random (and recorded) when absent."),
+]
+Preset = Annotated[
+    PresetName | None,  # type: ignore[valid-type]
+    Field(description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."),
+]
+Formats = Annotated[
+    list[Format],
+    Field(description="Audio files to write: track.wav, track.mp3, stems/*.flac; empty: MIDI only. A video needs wav."),
+]
 
 
 class GenerateRequest(BaseModel):
@@ -60,16 +73,9 @@ class GenerateRequest(BaseModel):
         json_schema_extra={"pattern": KEY_PATTERN},
     )  # fmt: skip
     minutes: JsonFloat = Field(default=2.0, ge=MINUTES_RANGE[0], le=MINUTES_RANGE[1], description="Length in minutes.")
-    seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None = Field(
-        default=None, description="Seed; random (and recorded) when absent."
-    )
-    preset: PresetName | None = Field(  # type: ignore[valid-type]
-        default=None, description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."
-    )
-    formats: list[Format] = Field(
-        default=list(AUDIO_FORMATS),
-        description="Audio files to write: track.wav, track.mp3, stems/*.flac; empty: MIDI only. A video needs wav.",
-    )
+    seed: Seed = None
+    preset: Preset = None
+    formats: Formats = list(AUDIO_FORMATS)
     video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
 
     @field_validator("key")
@@ -91,16 +97,9 @@ class VaryBody(BaseModel):
         default=None, min_length=1, max_length=32,
         description="Only this section of the track's form (A, A', B, breakdown...); all of them when absent.",
     )  # fmt: skip
-    seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_number)] | None = Field(
-        default=None, description="Seed; random (and recorded) when absent."
-    )
-    preset: PresetName | None = Field(  # type: ignore[valid-type]
-        default=None, description="Effects preset; the server's LOFI_PRESET (dusty unless set) when absent."
-    )
-    formats: list[Format] = Field(
-        default=list(AUDIO_FORMATS),
-        description="Audio files to write: track.wav, track.mp3, stems/*.flac; empty: MIDI only.",
-    )
+    seed: Seed = None
+    preset: Preset = None
+    formats: Formats = list(AUDIO_FORMATS)
 
 
 class JobPublic(BaseModel):

@@ -5,12 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console()
+# options that every command making a track takes, in the same words
+ModelOption = Annotated[Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")]
+OutOption = Annotated[Path | None, typer.Option(help="Folder that receives <track_id>/ (default: LOFI_HOME/tracks).")]
+AudioOption = Annotated[
+    bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
+]
+PresetOption = Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")]
 err_console = Console(stderr=True)
 state = {"debug": False}
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lofi.cli.common import console, user_errors
+from lofi.cli.common import AudioOption, ModelOption, OutOption, PresetOption, console, user_errors
 from lofi.cli.render import audio_rows
 from lofi.moods import MOODS
 from lofi.settings import get_settings
@@ -60,20 +60,14 @@ def generate(
     continue_from: Annotated[
         Path | None, typer.Option("--continue", help="A MIDI file whose last bars the new track continues.")
     ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder that receives <track_id>/ (default: LOFI_HOME/tracks).")
-    ] = None,
-    audio: Annotated[
-        bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
-    ] = True,
+    model: ModelOption = None,
+    out: OutOption = None,
+    audio: AudioOption = True,
     formats: Annotated[
         str | None,
         typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")] = None,
+    preset: PresetOption = None,
     lufs: Annotated[
         float | None, typer.Option(help="Integrated loudness of the master, LUFS (default -14; -16 for podcasts).")
     ] = None,

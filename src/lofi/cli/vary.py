@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli.common import console, user_errors
+from lofi.cli.common import AudioOption, ModelOption, OutOption, PresetOption, console, user_errors
 from lofi.cli.generate import print_track
 from lofi.compose.request import PARTS
 from lofi.settings import get_settings
@@ -23,21 +23,14 @@ def vary(
     seed: Annotated[
         int | None, typer.Option(help="Seed for a reproducible variation; random (and recorded) when left out.")
     ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="A checkpoint folder; the bundled default model when left out.")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder that receives <track_id>/ (default: LOFI_HOME/tracks).")
-    ] = None,
-    audio: Annotated[
-        bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
-    ] = True,
-    preset: Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")] = None,
+    model: ModelOption = None,
+    out: OutOption = None,
+    audio: AudioOption = True,
+    preset: PresetOption = None,
 ) -> None:
     """Write one part of TRACK again (new drums, bass, keys or lead) and keep every other part note for note.
 
-    The new track is made like any other (analysis, audio, pictures) and named after its source, the part
-    and the seed; its metadata.json says what it was varied from (`varied_from`).
+    The new track is made like any other and named after its source, the part and the seed.
     """
     with user_errors():
         from lofi.cli.render import track_options

@@ -129,21 +129,22 @@ def arrange(sections: list[Section], loops: list[Loop], key: Key, bpm: int) -> S
     return score
 
 
-def swing(score: Score, ratio: float) -> Score:
+def swing(score: Score, ratio: float, undo: bool = False) -> Score:
     """Move every off-beat sixteenth to ``ratio`` of its eighth note (MPC swing; 0.5 leaves the score straight).
 
     Only notes that start exactly on an off-beat sixteenth move; a note keeps its end, so held chords and
-    lines stay legato.
+    lines stay legato. ``undo``: the straight score that swinging at ``ratio`` made, its notes moved back.
     """
     out = score.copy()
     eighth = out.tpq // 2
     shift = round((ratio - 0.5) * eighth)
     if shift == 0:
         return out
+    start, move = (eighth // 2 + shift, -shift) if undo else (eighth // 2, shift)
     for track in out.tracks:
         for note in track.notes:
-            if note.time % eighth == eighth // 2:
+            if note.time % eighth == start:
                 end = note.time + note.duration
-                note.time += shift
+                note.time += move
                 note.duration = max(1, end - note.time) if not track.is_drum else note.duration
     return out

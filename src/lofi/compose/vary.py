@@ -64,22 +64,6 @@ def turns(form: list[dict], total_bars: int) -> list[_Turn]:
     return [t for t in out if t.bars[-1] < total_bars]
 
 
-def unswing(score: Score, ratio: float) -> Score:
-    """The straight score ``arrange.swing(straight, ratio)`` made: swung off-beat 16ths moved back."""
-    out = score.copy()
-    eighth = out.tpq // 2
-    shift = round((ratio - 0.5) * eighth)
-    if shift == 0:
-        return out
-    for track in out.tracks:
-        for note in track.notes:
-            if note.time % eighth == eighth // 2 + shift:
-                end = note.time + note.duration
-                note.time -= shift
-                note.duration = max(1, end - note.time) if not track.is_drum else note.duration
-    return out
-
-
 def _score_of(bars: list[Bar], bpm: int) -> Score:
     """Bars as a Score at TPQ, its parts in lofi's canonical order (what the tokenizer expects)."""
     notes: dict[Part, list[Note]] = {}
@@ -163,7 +147,7 @@ class Varier:
         key, bpm, swing = Key.parse(source.key), int(source.bpm), source.swing or 0.5
         mood = (source.request or {}).get("mood", "chill")
         total = source.bars or len(source.chords or [])
-        bars = arrange.bars_of(unswing(score, swing), count=total)
+        bars = arrange.bars_of(arrange.swing(score, swing, undo=True), count=total)
         target = _target(bars, written)
         all_turns = turns(source.form, total)
         names = sorted({t.section for t in all_turns})
