@@ -741,7 +741,8 @@ def targets(sets: list[CalibrationSet], flag: float) -> list[str]:
         un = s.verdicts["unrelated"]
         false = share(un, flag)
         out.append(
-            f"- **{s.name}: unrelated melodies flagged <= 1%: {'met' if false <= 0.01 else 'not met'}** ({pct(false)})."
+            f"- **{s.name}: unrelated melodies flagged <= 1%: {'met' if false <= 0.01 else 'not met'}** "
+            f"({round(false * len(un))} of {len(un)}, {100 * false:.2f}%)."
         )
         for text, lengths, goal in goals:
             got = min(recall_at(s, L, flag) for L in lengths)
