@@ -113,6 +113,8 @@ def test_vary_says_what_is_wrong_with_a_request(client, made):
     answer = client.post(url, json={"part": "drums", "section": "Z"})
     assert answer.status_code == 422 and "no section 'Z'" in answer.json()["detail"]
     assert client.post(url, json={"part": "bass", "tempo": 3}).status_code == 422  # no unknown fields
+    answer = client.post(url, json={"part": "bass", "formats": ["mp3"], "video": True})
+    assert answer.status_code == 422 and "wav" in answer.json()["detail"]  # a video is made from track.wav
 
 
 def test_track_filters_and_pagination(client, made):

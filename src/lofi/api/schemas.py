@@ -100,6 +100,7 @@ class VaryBody(BaseModel):
     seed: Seed = None
     preset: Preset = None
     formats: Formats = list(AUDIO_FORMATS)
+    video: StrictBool = Field(default=False, description="Also make video.mp4 (true or false; 0 and 1 are not).")
 
 
 class JobPublic(BaseModel):

@@ -26,7 +26,12 @@ def vary(
     model: ModelOption = None,
     out: OutOption = None,
     audio: AudioOption = True,
+    formats: Annotated[
+        str | None,
+        typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
+    ] = None,
     preset: PresetOption = None,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")] = False,
 ) -> None:
     """Write one part of TRACK again (new drums, bass, keys or lead) and keep every other part note for note.
 
@@ -45,7 +50,7 @@ def vary(
         if not (source / "track.mid").is_file():
             raise FileNotFoundError(f"no track {track!r} in {settings.tracks_dir}: give a track id or a track folder")
         checkpoint_dir = model or settings.default_model
-        options = track_options(audio, preset, None, None)
+        options = track_options(audio, preset, None, None, video, formats=formats)
         with console.status(f"writing new {part}...") as status:
             folder = vary_track(
                 load_checkpoint(checkpoint_dir, build=False),

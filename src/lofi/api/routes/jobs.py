@@ -97,11 +97,17 @@ def submit_vary(queue: JobQueue, track_id: str, body: VaryBody, settings: Settin
     asked = {**metadata["request"], "continue_from": None}  # the source's request, as its record
     try:
         vary = VaryRequest(part=body.part, section=body.section, seed=body.seed)
-        options = track_options(settings, audio=bool(body.formats), formats=body.formats, preset=body.preset)
-        job_id = queue.submit_vary(track_id, ComposeRequest(**asked), vary, options)
-    except ValueError as error:
+        options = track_options(
+            settings, audio=bool(body.formats), formats=body.formats, preset=body.preset, video=body.video
+        )
+        request = ComposeRequest(**asked)
+    except (ValueError, TypeError) as error:  # TypeError: a record older than its request's fields
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-    except FileNotFoundError:
+    except FileNotFoundError as error:  # the server lacks a tool (SoundFont, ffmpeg): not the client's doing
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the server cannot make it: {error}") from None
+    try:
+        job_id = queue.submit_vary(track_id, request, vary, options)
+    except FileNotFoundError:  # the server's model is missing
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_MODEL) from None
     return queue.status(job_id)
 
