@@ -20,6 +20,11 @@ AudioOption = Annotated[
     bool, typer.Option("--audio/--no-audio", help="Render, colour and master the audio (--no-audio: MIDI only).")
 ]
 PresetOption = Annotated[str | None, typer.Option(help="Effects preset (see `lofi presets`); default dusty.")]
+FormatsOption = Annotated[
+    str | None,
+    typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
+]
+VideoOption = Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")]
 err_console = Console(stderr=True)
 state = {"debug": False}
 

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lofi.cli.common import AudioOption, ModelOption, OutOption, PresetOption, console, user_errors
+from lofi.cli.common import (
+    AudioOption,
+    FormatsOption,
+    ModelOption,
+    OutOption,
+    PresetOption,
+    VideoOption,
+    console,
+    user_errors,
+)
 from lofi.cli.render import audio_rows
 from lofi.moods import MOODS
 from lofi.settings import get_settings
@@ -63,16 +72,13 @@ def generate(
     model: ModelOption = None,
     out: OutOption = None,
     audio: AudioOption = True,
-    formats: Annotated[
-        str | None,
-        typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
-    ] = None,
+    formats: FormatsOption = None,
     preset: PresetOption = None,
     lufs: Annotated[
         float | None, typer.Option(help="Integrated loudness of the master, LUFS (default -14; -16 for podcasts).")
     ] = None,
     true_peak: Annotated[float | None, typer.Option(help="True-peak ceiling of the master, dBTP (default -1).")] = None,
-    video: Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")] = False,
+    video: VideoOption = False,
     resolution: Annotated[str, typer.Option(help="Video size: 1080p, 720p or WxH.")] = "1080p",
     template: Annotated[str, typer.Option(help="Video look: bars, circle or rain.")] = "bars",
     engine: Annotated[

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from lofi.cli.common import AudioOption, ModelOption, OutOption, PresetOption, console, user_errors
+from lofi.cli.common import (
+    AudioOption,
+    FormatsOption,
+    ModelOption,
+    OutOption,
+    PresetOption,
+    VideoOption,
+    console,
+    user_errors,
+)
 from lofi.cli.generate import print_track
 from lofi.compose.request import PARTS
 from lofi.settings import get_settings
@@ -26,12 +35,9 @@ def vary(
     model: ModelOption = None,
     out: OutOption = None,
     audio: AudioOption = True,
-    formats: Annotated[
-        str | None,
-        typer.Option(help="Audio files to write, comma-separated: wav, mp3, stems (default all; a video needs wav)."),
-    ] = None,
+    formats: FormatsOption = None,
     preset: PresetOption = None,
-    video: Annotated[bool, typer.Option("--video/--no-video", help="Also make video.mp4 (H.264 + AAC).")] = False,
+    video: VideoOption = False,
 ) -> None:
     """Write one part of TRACK again (new drums, bass, keys or lead) and keep every other part note for note.
 
