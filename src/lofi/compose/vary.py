@@ -166,7 +166,6 @@ class Varier:
         programs = {p[0] for bar in bars for p in bar}  # a Part's program is DRUMS for the kit
         grammar = Grammar(self.tok, key, bpm, programs=programs, drums=KIT)
         sampling = SamplingConfig(request.temperature, top_k=0, top_p=1.0)  # the whole distribution, as infills do
-        target[0]
         groups: dict[tuple, list[_Turn]] = {}
         for t in chosen:
             groups.setdefault(_turn_key([bars[b] for b in t.bars], HEARD_WITH[written]), []).append(t)
