@@ -19,6 +19,8 @@ TEST_PACKAGES=(
   chromium            # the dashboard's browser test (driven by Playwright, no browser download)
   prometheus          # promtool checks the alert rules; tests scrape a real `lofi serve` with it
   wrk                 # `make bench`: the load generator of bench/api.py
+  nginx-light         # with the RTMP module below: the loopback server `lofi radio --rtmp` is tested against
+  libnginx-mod-rtmp
 )
 case "${1:-}" in
   --runtime) ;;  # a server or worker image: the tests' servers and browser stay out

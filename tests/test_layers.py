@@ -27,6 +27,7 @@ LAYERS = (
     {"render", "analysis"},
     {"publish"},
     {"jobs"},
+    {"radio"},  # the endless stream: composes through the model like a worker, served by the API and the CLI
     {"api"},
     {"cli"},
 )
