@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=30.0, description="On SIGTERM, how long running jobs may finish before they are requeued."
     )
+    # the radio (lofi.radio): `lofi serve --radio` or LOFI_RADIO=true, and `lofi radio`
+    radio: bool = Field(default=False, description="`lofi serve` runs the endless radio at /api/v1/radio.")
+    radio_osc_port: int = Field(
+        default=0, ge=0, le=65535, description="UDP port the radio takes its state on over OSC; 0: none."
+    )
+    radio_phrase_bars: int = Field(
+        default=2, ge=1, le=4, description="A state change waits for the next boundary of this many bars."
+    )
+    radio_minutes: tuple[float, float] = Field(
+        default=(2.0, 3.0), description="The range of a radio track's length in minutes (JSON: [2, 3])."
+    )
 
     @property
     def corpus_dir(self) -> Path:
@@ -122,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def mixes_dir(self) -> Path:
         return self.home / "mixes"
+
+    @property
+    def radio_dir(self) -> Path:
+        return self.home / "radio"
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,7 @@ import lofi.api.metrics as api_metrics  # not through lofi.api, whose __init__ i
 from lofi import __version__, tracing
 from lofi.api.overload import LoadShedding
 from lofi.api.ratelimit import RateLimiter
-from lofi.api.routes import API_PREFIX, health, jobs, options, schedule, tracks, ws
+from lofi.api.routes import API_PREFIX, health, jobs, options, radio, schedule, tracks, ws
 from lofi.api.schemas import errors
 from lofi.jobs.queue import JobQueue
 from lofi.logs import request_context
@@ -139,10 +139,25 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None, 
 
             app.state.daily = daily_schedule(settings, app.state.catalog, app.state.queue)
             app.state.daily.start()
+        app.state.radio, app.state.radio_osc = None, None
+        if settings.radio:  # the endless stream; its producer is a process of its own (torch stays out)
+            from lofi.radio.station import station_from_settings
+
+            app.state.radio = station_from_settings(settings)
+            app.state.radio.start()
+            if settings.radio_osc_port:
+                from lofi.radio.osc import OscControl
+
+                app.state.radio_osc = OscControl(app.state.radio.set_state, "0.0.0.0", settings.radio_osc_port)
+                app.state.radio_osc.start()
         app.state.metrics.jobs_finished.since = datetime.now(UTC)
         try:
             yield
         finally:
+            if app.state.radio_osc is not None:
+                app.state.radio_osc.close()
+            if app.state.radio is not None:
+                app.state.radio.stop()
             if app.state.daily is not None:
                 app.state.daily.stop()
             if queue is None:
@@ -179,7 +194,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None, 
     if settings.trusted_proxies:  # the client's address, for the limits and the logs, is the proxy's word
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(health.router)  # never shed (lofi.api.overload.EXEMPT)
-    routers = (options.router, jobs.router, tracks.router, tracks.download, schedule.router)
+    routers = (options.router, jobs.router, tracks.router, tracks.download, schedule.router, radio.router)
     for router in routers:
         app.include_router(router, responses=errors(503))
     app.include_router(ws.router)
@@ -264,8 +279,9 @@ class HeadMiddleware:
                 ended, message = True, {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        # a copy: the server keeps its own scope's "HEAD", and with it the right framing of the reply
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        # a copy: the server keeps its own scope's "HEAD", and with it the right framing of the reply;
+        # "lofi.head" tells an endless body (the radio's stream) not to start
+        await self.app({**scope, "method": "GET", "lofi.head": True}, receive, headers_only)
 
 
 class RequestIdMiddleware:

@@ -183,7 +183,7 @@ ERRORS = {
     409: "The job already ended.",
     429: "Too many jobs, or too many wrong API keys, from this client: wait Retry-After seconds.",
     503: "The server is busy (LOFI_MAX_REQUESTS_IN_FLIGHT requests in hand): wait Retry-After seconds. "
-    "POST /generate also answers 503 when the server has no model.",
+    "POST /generate also answers 503 when the server has no model, and the radio's routes when the radio is off.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 

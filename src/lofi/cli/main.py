@@ -16,6 +16,7 @@ from lofi.cli import (
     mix,
     originality,
     publish,
+    radio,
     render,
     serve,
     train,
@@ -43,6 +44,7 @@ app.command()(render.presets)
 app.command()(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command()(serve.serve)
+app.command()(radio.radio)
 app.command()(jobs.batch)
 app.command()(jobs.daily)
 app.command()(mix.mix)

@@ -19,9 +19,16 @@ def serve(
     workers: Annotated[
         bool, typer.Option("--workers/--no-workers", help="Run the embedded job workers in this process.")
     ] = True,
+    radio: Annotated[
+        bool | None,
+        typer.Option(
+            "--radio/--no-radio",
+            help="Run the endless radio: /api/v1/radio/stream.mp3 and the dashboard's Live panel (LOFI_RADIO).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API (/api/v1, docs at /docs) and the web dashboard (/); with LOFI_DAILY_TIME set, make the
-    daily set at that time every day (LOFI_DAILY_PUBLISH: and upload it).
+    daily set at that time every day (LOFI_DAILY_PUBLISH: and upload it); with --radio, stream the radio.
 
     SIGTERM shuts down gracefully: no new requests or jobs, running jobs get LOFI_SHUTDOWN_GRACE_S to
     finish and the rest go back to the queue, then the process exits 0.
@@ -35,6 +42,8 @@ def serve(
         from lofi.logs import configure_logging
 
         settings = get_settings()
+        if radio is not None:
+            settings = settings.model_copy(update={"radio": radio})
         check_daily_settings(settings)  # a bad LOFI_DAILY_TIME or a missing token is said now, not at 06:00
         configure_logging(settings)  # uvicorn's loggers too: log_config=None below leaves them to us
         tracing.configure_tracing(settings.otlp_endpoint, "lofi-api")
@@ -43,6 +52,8 @@ def serve(
             logging.getLogger("lofi.serve").info("serving on http://%s:%s/", host, port)
         else:
             console.print(f"lofi at [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
+            if settings.radio:
+                console.print(f"the radio plays at http://{host}:{port}/api/v1/radio/stream.mp3")
             if settings.daily_time:
                 upload = " and uploads it" if settings.daily_publish else ""
                 console.print(

@@ -296,3 +296,17 @@ class Station:
                 "gap_s": self.stats.gap_s,
                 "underruns": self.stats.underruns,
             }
+
+
+def station_from_settings(settings, state: RadioState | None = None, seed: int | None = None) -> Station:
+    """The station ``settings`` describe (LOFI_HOME/radio, the default model, the preset and loudness)."""
+    from lofi.logs import current
+
+    producer = ProducerConfig(
+        settings.default_model, settings.engine, settings.soundfont, settings.preset, settings.lufs, log=current()
+    )
+    config = StationConfig(
+        settings.radio_dir, producer, preset=settings.preset, lufs=settings.lufs, ceiling_db=settings.true_peak_db,
+        phrase_bars=settings.radio_phrase_bars, minutes=tuple(settings.radio_minutes), seed=seed,
+    )  # fmt: skip
+    return Station(config, state)

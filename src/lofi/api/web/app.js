@@ -412,6 +412,99 @@ async function showDaily() { // the server's daily set: when it is made next, ho
   line.textContent = text;
 }
 
+// ---- the Live panel: the radio's stream, "now playing" over a WebSocket, and its state ----
+
+function showNowPlaying(now) {
+  const line = $("#now-playing");
+  const track = now.track;
+  if (!track) return;
+  line.replaceChildren();
+  const title = document.createElement("b");
+  title.textContent = track.title;
+  line.append(title, ` · ${track.mood} · ${track.key} · ${track.bpm} BPM`);
+  line.dataset.track = track.id;
+}
+
+function showRadioState(state) {
+  $("#intensity").value = state.intensity;
+  $("#intensity-value").textContent = Number(state.intensity).toFixed(2);
+  $("#radio-mood").value = state.mood || "";
+  $("#radio-feel").value = state.feel || "";
+}
+
+function showOnAir(now) {
+  const minutes = Math.floor(now.on_air_s / 60);
+  const listeners = `${now.listeners} listener${now.listeners === 1 ? "" : "s"}`;
+  $("#on-air").textContent = `On air ${minutes} min · ${listeners} · ${Math.round(now.buffer_s)} s ahead`;
+}
+
+function watchRadio() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws/radio`);
+  socket.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type === "now") {
+      showNowPlaying(event);
+      showRadioState(event.state);
+      showOnAir(event);
+    } else if (event.type === "state") {
+      showRadioState(event.state);
+    }
+  };
+  socket.onclose = () => setTimeout(watchRadio, 2000);
+}
+
+async function changeRadio(changes) {
+  const note = $("#radio-note");
+  try {
+    const answer = await write("/radio/state", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(changes),
+    });
+    const when = answer.takes_effect.includes("music")
+      ? "a new track in that state comes in on a phrase boundary once it is composed"
+      : answer.takes_effect.includes("levels") ? `heard in ${answer.levels_in_s} s, on the next phrase` : "";
+    note.textContent = when;
+  } catch (error) {
+    note.textContent = error.message;
+  }
+}
+
+async function startLive() {
+  const response = await fetchPatiently(`${API}/radio/now`);
+  if (!response.ok) return; // the radio is off on this server: the panel stays hidden
+  const now = await response.json();
+  $("#live").hidden = false;
+  $("#radio").src = `${API}/radio/stream.mp3`;
+  for (const mood of ($("#mood").options ? [...$("#mood").options].map((o) => o.value) : [])) {
+    $("#radio-mood").append(option(mood));
+  }
+  if (now.track) showNowPlaying(now);
+  showRadioState(now.state);
+  showOnAir(now);
+  const intensity = $("#intensity");
+  intensity.addEventListener("input", () => {
+    $("#intensity-value").textContent = Number(intensity.value).toFixed(2);
+  });
+  intensity.addEventListener("change", () => changeRadio({ intensity: Number(intensity.value) }));
+  $("#radio-mood").addEventListener("change", (e) => changeRadio({ mood: e.target.value }));
+  $("#radio-feel").addEventListener("change", (e) => changeRadio({ feel: e.target.value }));
+  // a live stream is not resumed where it was paused (the server drops a listener that stops reading):
+  // play after a pause joins the stream as it is now
+  const player = $("#radio");
+  player.addEventListener("pause", () => { player.dataset.paused = "1"; });
+  player.addEventListener("play", () => {
+    if (!player.dataset.paused) return;
+    delete player.dataset.paused;
+    player.src = `${API}/radio/stream.mp3`;
+    player.play();
+  });
+  watchRadio();
+  setInterval(async () => {
+    const again = await fetchPatiently(`${API}/radio/now`);
+    if (again.ok) showOnAir(await again.json());
+  }, 15_000);
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
   $("#bpm").addEventListener("input", (e) => { $("#bpm-value").textContent = e.target.value; });
   $("#generate-form").addEventListener("submit", submit);
@@ -424,6 +517,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#newer").addEventListener("click", () => turnPage(-1));
   $("#older").addEventListener("click", () => turnPage(1));
   await loadOptions();
+  await startLive();
   await loadTracks();
   watchJobs();
   await showDaily();
