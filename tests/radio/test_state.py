@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -9,8 +10,8 @@ import pytest
 from lofi.radio.state import (
     DRIFT_KEYS,
     FEEL_MOODS,
-    MOOD_WHEEL,
     LAYERS,
+    MOOD_WHEEL,
     PieceSpec,
     RadioState,
     levels,
@@ -70,7 +71,7 @@ def drift(state: RadioState, count: int, seed: int = 1) -> list[PieceSpec]:
 
 def test_the_drift_moves_in_small_steps_and_an_hour_does_not_repeat_itself():
     specs = drift(RadioState(), 200)
-    for before, after in zip(specs, specs[1:], strict=False):
+    for before, after in itertools.pairwise(specs):
         if after.mood != before.mood:  # a step either way around the wheel
             gap = abs(MOOD_WHEEL.index(after.mood) - MOOD_WHEEL.index(before.mood))
             assert min(gap, len(MOOD_WHEEL) - gap) <= 2, (before.mood, after.mood)
