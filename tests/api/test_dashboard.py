@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -370,3 +371,53 @@ def test_the_dashboard_shows_when_the_daily_set_is_made_next(daily_server, serve
     with dashboard(browser, server) as page:
         page.wait_for_function("() => document.querySelector('#daily').textContent.length > 0")
         assert page.text_content("#daily") == "Daily set: off (LOFI_DAILY_TIME is not set)."
+
+
+@pytest.fixture(scope="module")
+def radio_server(tmp_path_factory) -> Iterator[str]:
+    """A server playing the radio (the bundled model, tracks of 15-20 s), once a track is on air."""
+    from lofi.settings import Settings
+
+    home = tmp_path_factory.mktemp("radio-dashboard-home")
+    with lofi_server(home, Settings().default_model, start_workers=False, radio=True, radio_minutes=(0.25, 0.3)) as url:
+        import httpx
+
+        deadline = time.monotonic() + 180
+        while httpx.get(url + "/api/v1/radio/now").json()["track"] is None:
+            if time.monotonic() > deadline:
+                pytest.fail("no track on air after 180 s")
+            time.sleep(0.2)
+        yield url
+
+
+def test_the_live_panel_plays_the_stream_and_follows_now_playing(radio_server, browser):
+    """30 s of the live stream in the page's player, and "now playing" turning over at a track boundary."""
+    with dashboard(browser, radio_server) as page:
+        page.wait_for_selector("#live:not([hidden])")
+        page.wait_for_function("() => document.querySelector('#now-playing').dataset.track")
+        first = page.eval_on_selector("#now-playing", "p => p.dataset.track")
+        seen = page.evaluate(
+            """async () => {
+                const audio = document.querySelector('#radio');
+                const line = document.querySelector('#now-playing');
+                const tracks = [line.dataset.track];
+                new MutationObserver(() => {
+                    if (tracks.at(-1) !== line.dataset.track) tracks.push(line.dataset.track);
+                }).observe(line, {attributes: true, childList: true, subtree: true});
+                await audio.play();
+                const start = audio.currentTime;
+                await new Promise(r => setTimeout(r, 30000));
+                return {tracks, played: audio.currentTime - start, paused: audio.paused, error: audio.error,
+                        text: line.textContent};
+            }"""
+        )
+        # the stream played on (a stalled player's clock stops) and the track on air changed in that time
+        assert not seen["paused"] and seen["error"] is None and seen["played"] > 25
+        assert seen["tracks"][0] == first and len(seen["tracks"]) >= 2
+        assert re.search(r"· \w+ · [A-G]b? (major|minor) · \d+ BPM", seen["text"])
+        # the state from the panel: intensity at once, as the server says when it will be heard
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/radio/state")) as answer:
+            page.eval_on_selector("#intensity", "i => { i.value = 0.2; i.dispatchEvent(new Event('change')); }")
+        assert answer.value.status == 200 and answer.value.json()["state"]["intensity"] == 0.2
+        page.wait_for_function("() => document.querySelector('#radio-note').textContent.includes('heard in')")
+        assert "listener" in page.inner_text("#on-air")

@@ -29,6 +29,7 @@ from lofi.radio.state import LAYERS, PieceSpec
 
 log = logging.getLogger(__name__)
 REFERENCE_LUFS = -20.0  # every piece enters the effects chain this loud, so the chain colours them alike
+LOUDNESS_S = 30  # seconds of a track its gains are measured on
 LAYER_OF_ROLE = {"drums": "drums", "bass": "bass", "lead": "lead"}  # keys, guitar and pads play as "keys"
 
 
@@ -67,16 +68,23 @@ def make_piece(composer, order: Order, config: ProducerConfig, still_wanted=lamb
     from lofi.render.synth import render_stems
 
     spec, rate = order.spec, config.sample_rate
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
 
-    def check(fraction: float, message: str) -> None:
-        if not still_wanted():
-            raise Superseded(message)
+    def check(fraction: float = 1.0, message: str = "", step: str | None = None) -> None:
+        nonlocal clock
+        if step is not None:
+            timings[step] = round(time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+        if not still_wanted():  # between steps too: a state change waits for one step, not a whole track
+            raise Superseded(message or step)
 
     request = ComposeRequest(mood=spec.mood, bpm=spec.bpm, key=spec.key, minutes=spec.minutes, seed=spec.seed)
     composition = composer.compose(request, check)
-    check(1.0, "composed")
+    check(step="compose")
     score = Humanize(swing=0.5, seed=spec.seed)(composition.score)  # the composer wrote the swing in
     stems, parts = render_stems(score, config.soundfont, rate, spec.mood)
+    check(step="synth")
     roles = {part.name: part.role for part in parts}
     stems = mix.balance(stems, roles, (), rate)  # levels only: the duck is applied live, with the drums
     frames = next(iter(stems.values())).shape[1]
@@ -84,25 +92,36 @@ def make_piece(composer, order: Order, config: ProducerConfig, still_wanted=lamb
     for name, audio in stems.items():
         at = 2 * LAYERS.index(LAYER_OF_ROLE.get(roles[name], "keys"))
         layers[:, at : at + 2] += audio.T
+    del stems
     kicks = mix.kick_times(score)
     duck = Sidechain(kick_times_s=kicks, **mix.DUCK).gain_db(frames, rate) if kicks else np.zeros(frames)
     layers[:, DUCK_CHANNEL] = 10 ** (duck / 20)
-
     music = layers[:, : 2 * len(LAYERS)]
     music *= np.float32(min(1.0, 0.99 / max(float(np.max(np.abs(music))), 1e-9)))  # each layer fits in int16
-    by_layer = music.reshape(frames, len(LAYERS), 2)
+    check(step="layers")
+
+    # the gains from a stretch of the track, every layer in (as at intensity 1): past the intro, at most
+    # LOUDNESS_S long; a lo-fi track's loudness hardly moves, and the chain costs in proportion
+    bar = round(4 * 60 / spec.bpm * rate)
+    start = min(2 * bar, max(0, frames - LOUDNESS_S * rate))
+    stretch = layers[start : start + LOUDNESS_S * rate]
+    by_layer = stretch[:, : 2 * len(LAYERS)].reshape(len(stretch), len(LAYERS), 2)
     drums = LAYERS.index("drums")
     others = by_layer.sum(axis=1) - by_layer[:, drums]
-    heard = (by_layer[:, drums] + layers[:, DUCK_CHANNEL, None] * others).T  # every layer in, as at intensity 1
+    heard = (by_layer[:, drums] + stretch[:, DUCK_CHANNEL, None] * others).T
     pre_gain_db = REFERENCE_LUFS - loudness(heard, rate)
     coloured = get_preset(config.preset).chain(spec.seed)(heard * np.float32(10 ** (pre_gain_db / 20)), rate)
     post_gain_db = config.lufs - loudness(coloured, rate)
+    check(step="loudness")
     title = track_name({"seed": spec.seed, "request": {"mood": spec.mood}})
-    return write_piece(
+    piece = write_piece(
         order.folder, layers, id=order.folder.name, spec=spec, title=title, bars=request.total_bars,
         sample_rate=rate, pre_gain_db=round(pre_gain_db, 3), post_gain_db=round(post_gain_db, 3),
         generation=order.generation, urgent=order.urgent,
     )  # fmt: skip
+    timings["write"] = round(time.perf_counter() - clock, 3)
+    log.debug("radio: %s made in %s", piece.id, timings)
+    return piece
 
 
 def _run(config: ProducerConfig, orders, results, floor) -> None:

@@ -97,7 +97,8 @@ class RadioState:
             cleaned["tempo"] = DEFAULT_TEMPO
         if "intensity" in cleaned and cleaned["intensity"] is None:
             raise ValueError("intensity must be a number between 0 and 1")
-        if cleaned.get("feel") and "mood" not in cleaned and self.mood not in FEEL_MOODS.get(str(cleaned["feel"]), MOODS):
+        feel_moods = FEEL_MOODS.get(str(cleaned.get("feel")), MOODS)
+        if cleaned.get("feel") and "mood" not in cleaned and self.mood not in feel_moods:
             cleaned["mood"] = None  # a new feel frees a mood that does not go with it
         return replace(self, **cleaned)
 

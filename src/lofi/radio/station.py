@@ -58,6 +58,8 @@ class StationConfig:
     phrase_bars: int = 2
     crossfade_s: float = 4.0
     minutes: tuple[float, float] = TRACK_MINUTES
+    # a track made for a state change is short, so it is ready sooner; the drift goes on after it
+    urgent_minutes: tuple[float, float] = (0.75, 1.0)
     ahead: int = 1  # tracks rendered and waiting beyond the one playing
     seed: int | None = None  # the drift's; None: a new one (a restart keeps the saved one)
     sample_rate: int = 44100
@@ -70,6 +72,7 @@ class Stats:
     underruns: int = 0
     late: int = 0
     pieces: int = 0
+    music_s: float = 0.0  # of the pieces made
     failed: int = 0
     buffer_s: float = 0.0
     changes: deque = field(default_factory=lambda: deque(maxlen=500))
@@ -170,13 +173,13 @@ class Station:
             if new.intensity != old.intensity:
                 frame = self.mixer.set_levels(new.intensity)
                 heard = self._air_time(frame)
-                self._record("levels", requested, heard)
+                self._record("levels", requested, frame, self._track_end())
                 answer["takes_effect"].append("levels")
                 answer["levels_in_s"] = round(max(0.0, heard - requested), 2)
             if old.music_differs(new):
                 self.generation += 1
                 self.producer.supersede(self.generation)
-                self.pending_music[self.generation] = {"requested": requested}
+                self.pending_music[self.generation] = {"requested": requested, "track_end": self._track_end()}
                 self._order(urgent=True)
                 answer["takes_effect"].append("music")
             self._save()
@@ -188,13 +191,33 @@ class Station:
         started = self.stats.started_at or time.monotonic()
         return started + (frame + self.mixer.latency) / self.config.sample_rate
 
-    def _record(self, kind: str, requested: float, heard: float) -> None:
-        self.stats.changes.append({"kind": kind, "latency_s": round(heard - requested, 3), "heard_at": heard})
+    def _track_end(self) -> float | None:
+        """When the playing track's last bar ends (monotonic): when a playlist would change."""
+        now = self.mixer.current()
+        return self._air_time(now.start + now.piece.music_frames) if now is not None else None
+
+    def _record(self, kind: str, requested: float, frame: int, track_end: float | None, playing=None) -> None:
+        """A change heard from stream ``frame``: how long after the request, where in the playing piece's
+        phrases (0: on a boundary), and how long a change at the end of the track would have waited."""
+        heard = self._air_time(frame)
+        playing = playing or self.mixer.current()  # the piece whose phrase grid the change waited for
+        into_phrase = None
+        if playing is not None and playing.start <= frame:
+            phrase = playing.piece.bar_frames * self.config.phrase_bars
+            into_phrase = round(((frame - playing.start) % phrase) / phrase, 4)
+        self.stats.changes.append({
+            "kind": kind, "latency_s": round(heard - requested, 3), "heard_at": heard, "frame": frame,
+            "into_phrase": into_phrase,
+            "until_track_end_s": round(track_end - requested, 3) if track_end is not None else None,
+        })  # fmt: skip
 
     # ------------------------------------------------------------------------------- the producer
 
     def _order(self, urgent: bool = False) -> None:
-        spec = next_piece(self.state, self.previous, self.rng, self.config.minutes)
+        minutes = self.config.minutes
+        if urgent:
+            minutes = (min(minutes[0], self.config.urgent_minutes[0]), min(minutes[1], self.config.urgent_minutes[1]))
+        spec = next_piece(self.state, self.previous, self.rng, minutes)
         self.previous = spec
         self.counter += 1
         folder = self.pieces_dir / f"{self.counter:06d}-{spec.mood}"
@@ -218,14 +241,19 @@ class Station:
 
     def _arrived(self, piece: Piece) -> None:
         self.stats.pieces += 1
+        self.stats.music_s += piece.music_frames / piece.sample_rate
         if piece.generation < self.generation:  # made for a state that has changed since
             piece_files.remove(piece)
             return
         if piece.urgent and piece.generation in self.pending_music:
+            playing_before = self.mixer.current()
             frame = self.mixer.switch(piece)
             change = self.pending_music.pop(piece.generation)
+            ready_s = time.monotonic() - change["requested"]
+            log.info("radio: %s, made for a state change, ready %.1f s after it", piece.id, ready_s)
             if self.stats.started_at:
-                self._record("music", change["requested"], self._air_time(frame))
+                self._record("music", change["requested"], frame, change["track_end"], playing_before)
+                self.stats.changes[-1]["ready_s"] = round(ready_s, 3)
         else:
             self.mixer.add(piece)
 
