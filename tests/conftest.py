@@ -47,3 +47,16 @@ def postgres_server() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rtmp_server(tmp_path_factory) -> Iterator[str]:
+    """``rtmp://127.0.0.1:<port>/live`` of a throwaway nginx RTMP server; a stream key goes after it."""
+    from servers import RtmpServer
+
+    server = RtmpServer(tmp_path_factory.mktemp("rtmp"))
+    try:
+        port = server.start()
+        yield f"rtmp://127.0.0.1:{port}/live"
+    finally:
+        server.stop()

@@ -1,7 +1,7 @@
 """The radio through a real server: its stream, "now playing", its state by HTTP, WebSocket and OSC.
 
 One server with the radio on (the bundled model, 15-20 s tracks) serves the module; the routes of a
-server without it answer 503 saying how to turn it on.
+server without it answer 404 saying how to turn it on.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -158,7 +160,21 @@ def test_state_by_osc(radio):
 def test_without_the_radio_its_routes_say_how_to_turn_it_on(client):
     for path in ("/radio/now", "/radio/state", "/radio/stream.mp3"):
         answer = client.get(V1 + path)
-        assert answer.status_code == 503 and "lofi serve --radio" in answer.json()["detail"]
-    assert client.post(V1 + "/radio/state", json={"intensity": 0.5}).status_code == 503
+        assert answer.status_code == 404 and "lofi serve --radio" in answer.json()["detail"]
+    assert client.post(V1 + "/radio/state", json={"intensity": 0.5}).status_code == 404
     with client.websocket_connect(V1 + "/ws/radio") as ws:
         assert "lofi serve --radio" in ws.receive_json()["error"]
+
+
+@pytest.mark.parametrize("over", ["osc", "http"])
+def test_the_game_example_drives_the_radio(radio, over):
+    url, port = radio
+    script = Path(__file__).resolve().parents[2] / "examples" / "game_intensity.py"
+    how = ["--osc", f"127.0.0.1:{port}"] if over == "osc" else ["--http", url]
+    httpx.post(url + V1 + "/radio/state", json={"intensity": 0.8, "feel": ""})
+    run = subprocess.run(
+        [sys.executable, script, *how, "--seconds", "2"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "the music calm" in run.stdout and ("/lofi/ok" in run.stdout or "levels" in run.stdout), run.stdout
+    state = httpx.get(url + V1 + "/radio/state").json()
+    assert (state["intensity"], state["feel"]) == (0.3, "calm")

@@ -179,11 +179,11 @@ class ErrorPublic(BaseModel):
 ERRORS = {
     400: "The body is not JSON.",
     401: "The API key is configured and the X-API-Key header does not carry it.",
-    404: "No such job, track or file.",
+    404: "No such job, track or file; for the radio's routes, the radio is off on this server.",
     409: "The job already ended.",
     429: "Too many jobs, or too many wrong API keys, from this client: wait Retry-After seconds.",
     503: "The server is busy (LOFI_MAX_REQUESTS_IN_FLIGHT requests in hand): wait Retry-After seconds. "
-    "POST /generate also answers 503 when the server has no model, and the radio's routes when the radio is off.",
+    "POST /generate also answers 503 when the server has no model.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 

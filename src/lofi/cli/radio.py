@@ -35,7 +35,9 @@ def radio(
     key: Annotated[str | None, typer.Option(help='Keep to this key, e.g. "A minor" (default: the drift).')] = None,
     feel: Annotated[str | None, typer.Option(help="calm or tense (default: either).")] = None,
     osc_port: Annotated[int, typer.Option(help="Take state changes over OSC on this UDP port (0: none).")] = 0,
-    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes (default: until Ctrl+C).")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Stop after this many minutes on the air (default: until Ctrl+C).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the drift (default: continue the last run's).")] = None,
     model: ModelOption = None,
 ) -> None:
@@ -73,13 +75,15 @@ def radio(
             osc.start()
         if loud:
             console.print("composing the first track; Ctrl+C stops the radio")
-        ends = time.monotonic() + minutes * 60 if minutes is not None else None
+        ends = None
         try:
             while ends is None or time.monotonic() < ends:
-                time.sleep(0.5)
+                time.sleep(0.2)
                 failed = [o.error for o in station.outputs if o.error]
                 if failed:
                     raise RuntimeError(failed[0])
+                if ends is None and minutes is not None and station.on_air.is_set():
+                    ends = time.monotonic() + minutes * 60  # minutes on the air, the first track's making aside
         except KeyboardInterrupt:
             pass
         finally:

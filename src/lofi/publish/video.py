@@ -4,6 +4,8 @@ The picture is painted once (``art.scene`` plus the title) and converted to YUV 
 own format; each frame is then a copy of it with a few small layers changed: the visualizer, rain
 streaks, a speck of dust, a progress line. Every moving layer is precomputed fully lit, so a frame only
 picks, per pixel, lit or not (``np.copyto(where=mask)``): no full-frame arithmetic per frame.
+``FramePainter`` draws a frame from the levels it is given; ``FrameRenderer`` measures them over the whole
+track first, ``LiveLevels`` one frame at a time for a stream with no end (the radio's RTMP push).
 
 Frames go to Debian's ``ffmpeg`` binary as raw yuv420p through a pipe (faster than encoding in-process,
 see BASELINES.md); the audio stream is the mastered track.wav encoded to AAC with no filters. The file is
@@ -116,24 +118,15 @@ def spectrum_levels(
     mono = np.asarray(mono, dtype=np.float32)  # no copy: an hour's mono track is 635 MB / 2
     centres = np.minimum(((np.arange(frames) + 0.5) * sample_rate / fps).astype(np.int64), len(mono))
     hann = np.hanning(window).astype(np.float32)
-    freqs = np.fft.rfftfreq(window, 1 / sample_rate)
-    edges = np.geomspace(40.0, min(16000.0, sample_rate / 2 * 0.95), bands + 1)
-    idx = np.searchsorted(freqs, edges)
-    idx = np.maximum(idx, np.arange(len(idx)) + idx[0])  # at least one FFT bin per band
-    centre_hz = np.sqrt(edges[:-1] * edges[1:])
-    tilt_db = 4.5 * np.log2(centre_hz / 1000.0)
+    idx, tilt_db = _band_layout(sample_rate, bands, window)
     offsets = np.arange(window) - pad
     db = np.empty((frames, bands), np.float32)
     for start in range(0, frames, 256):  # bounded memory: 256 windows of 4096 at a time
         at = centres[start : start + 256, None] + offsets  # each window centred on its frame, zeros outside
         inside = (at >= 0) & (at < len(mono))
         chunk = np.where(inside, mono[np.clip(at, 0, max(len(mono) - 1, 0))] if len(mono) else 0, 0) * hann
-        power = np.abs(np.fft.rfft(chunk, axis=1)) ** 2
-        cum = np.concatenate([np.zeros((len(chunk), 1)), np.cumsum(power, axis=1)], axis=1)
-        band_power = (cum[:, idx[1:]] - cum[:, idx[:-1]]) / (idx[1:] - idx[:-1])
-        db[start : start + 256] = 10 * np.log10(band_power + 1e-12) + tilt_db
-    full_scale_db = 20 * math.log10(window / 4)  # a full-scale sine's peak bin under a Hann window
-    top = max(float(np.percentile(db, 99)) if db.size else 0.0, full_scale_db - 60)
+        db[start : start + 256] = _band_db(chunk, idx, tilt_db)
+    top = max(float(np.percentile(db, 99)) if db.size else 0.0, _full_scale_db(window) - 60)
     levels = np.clip((db - (top - 45)) / 45, 0, 1)
     held = np.empty_like(levels)
     current = np.zeros(bands, np.float32)
@@ -141,6 +134,76 @@ def spectrum_levels(
         current = np.maximum(levels[i], current * 0.8)
         held[i] = current
     return held
+
+
+def _band_layout(sample_rate: int, bands: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The FFT bins where each band starts and ends, and its tilt in dB."""
+    freqs = np.fft.rfftfreq(window, 1 / sample_rate)
+    edges = np.geomspace(40.0, min(16000.0, sample_rate / 2 * 0.95), bands + 1)
+    idx = np.searchsorted(freqs, edges)
+    idx = np.maximum(idx, np.arange(len(idx)) + idx[0])  # at least one FFT bin per band
+    centre_hz = np.sqrt(edges[:-1] * edges[1:])
+    return idx, 4.5 * np.log2(centre_hz / 1000.0)
+
+
+def _band_db(chunk: np.ndarray, idx: np.ndarray, tilt_db: np.ndarray) -> np.ndarray:
+    """(n, bands) tilted dB of the mean power in each band of each windowed row of ``chunk`` (n, window)."""
+    power = np.abs(np.fft.rfft(chunk, axis=1)) ** 2
+    cum = np.concatenate([np.zeros((len(chunk), 1)), np.cumsum(power, axis=1)], axis=1)
+    band_power = (cum[:, idx[1:]] - cum[:, idx[:-1]]) / (idx[1:] - idx[:-1])
+    return 10 * np.log10(band_power + 1e-12) + tilt_db
+
+
+def _full_scale_db(window: int) -> float:
+    return 20 * math.log10(window / 4)  # a full-scale sine's peak bin under a Hann window
+
+
+def _smooth_wave(samples: np.ndarray) -> np.ndarray:
+    smooth = np.convolve(samples, np.ones(5, np.float32) / 5, mode="same")  # no aliasing jaggies
+    return np.clip(smooth, -1, 1)
+
+
+class LiveLevels:
+    """``spectrum_levels`` and the wave for a stream, one frame at a time from the audio around it.
+
+    A stream has no end to find its loud moments in, so the top is the loudest band heard lately: it jumps
+    up at once and falls back 1.5 dB a second, so the bars of a quieter track grow back within seconds
+    while a loud one's do not sink between beats. The hold lasts as long as the offline one at any fps.
+    """
+
+    RELEASE_DB_S = 1.5
+
+    def __init__(self, sample_rate: int, fps: float, points: int = 0, bands: int = BANDS, window: int = WINDOW) -> None:
+        self.window, self.points = window, points
+        self.span = self.span_for(sample_rate, fps, window)
+        self.idx, self.tilt_db = _band_layout(sample_rate, bands, window)
+        self.hann = np.hanning(window).astype(np.float32)
+        self.floor = _full_scale_db(window) - 60
+        self.top = self.floor
+        self.release_db = self.RELEASE_DB_S / fps
+        self.hold = 0.8 ** (FPS / fps)
+        self.held = np.zeros(bands, np.float32)
+        self.peak = 1e-3
+        self.peak_fall = 10 ** (-self.release_db / 20)
+
+    @staticmethod
+    def span_for(sample_rate: int, fps: float, window: int = WINDOW) -> int:
+        """The samples a frame needs: the FFT's window, or the wave's two frames if longer."""
+        return max(window, int(sample_rate / fps * 2))
+
+    def __call__(self, around: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Levels (bands,) 0..1 and wave (points,) -1..1 from ``span`` mono samples centred on the frame."""
+        around = np.asarray(around, np.float32)
+        start = (len(around) - self.window) // 2
+        db = _band_db(around[None, start : start + self.window] * self.hann, self.idx, self.tilt_db)[0]
+        self.top = max(float(db.max()), self.top - self.release_db, self.floor)
+        levels = np.clip((db - (self.top - 45)) / 45, 0, 1)
+        self.held = np.maximum(levels, self.held * self.hold).astype(np.float32)
+        if not self.points:
+            return self.held, np.zeros(0, np.float32)
+        self.peak = max(float(np.max(np.abs(around))), self.peak * self.peak_fall, 1e-3)
+        at = np.linspace(0, len(around) - 1, self.points).astype(np.int64)
+        return self.held, _smooth_wave(around[at] / self.peak)
 
 
 # ---- moving layers ------------------------------------------------------------------------------------
@@ -282,16 +345,14 @@ class _Wave:
             lit.paint(planes, (self.rows >= low - reach) & (self.rows <= high + reach))
 
 
-class FrameRenderer:
-    """Draws frame ``i`` of the video into one reused yuv420p buffer."""
+class FramePainter:
+    """Draws frame ``i`` from the visualizer's levels and wave into one reused yuv420p buffer."""
 
     def __init__(
         self,
         background: np.ndarray,
         palette: art.Palette,
         template: str,
-        mono: np.ndarray,
-        sample_rate: int,
         fps: float = FPS,
         seed: int = 0,
         rain: int = 0,
@@ -301,11 +362,7 @@ class FrameRenderer:
         if template not in TEMPLATES:
             raise ValueError(f"unknown video template {template!r}: choose one of {', '.join(TEMPLATES)}")
         self.height, self.width = background.shape[:2]
-        self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
-        self.mono = np.asarray(mono, dtype=np.float32)
-        self.frames = max(1, round(len(mono) / sample_rate * fps))
-        self.levels = spectrum_levels(self.mono, sample_rate, fps, self.frames)
-        self.peak = max(float(np.max(np.abs(self.mono))) if len(mono) else 0.0, 1e-3)
+        self.fps, self.seed = fps, seed
         self.background = rgb_to_yuv420(background)
         size = self.width * self.height
         self.buffer = np.empty(size * 3 // 2, np.uint8)
@@ -325,9 +382,7 @@ class FrameRenderer:
         # rain falls only inside rain_box (fractions of the frame): behind the glass, for the window motif
         self.rain_box = tuple(round(f * side) for f, side in zip(rain_box, (self.width, self.height) * 2, strict=True))
         self._rain_setup(rain)
-        bar_y = self.height - _even(0.008 * self.height) - 2
-        strip = np.broadcast_to(np.array(palette.lights, np.float32), (2, self.width, 3))
-        self.progress_lit = _Lit.over(background, bar_y, 0, strip, np.full((2, self.width), 0.85, np.float32))
+        self.wave_points = self.visualizer.width if isinstance(self.visualizer, _Wave) else 0
 
     def _rain_setup(self, count: int) -> None:
         rng = np.random.default_rng([self.seed % 2**63, 7])
@@ -367,25 +422,62 @@ class FrameRenderer:
             y, x = int(rng.integers(0, self.height - size)), int(rng.integers(0, self.width - size))
             self.planes[0][y : y + size, x : x + size] = 30 if rng.random() < 0.5 else 200
 
+    def paint(self, i: int, levels: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        """Frame ``i`` (it moves the rain and the dust) as the flat yuv420p buffer, valid until the next call.
+
+        ``levels``: (BANDS,) 0..1; ``wave``: (``wave_points``,) -1..1, only the "rain" template draws it.
+        """
+        for plane, still in zip(self.planes, self.background, strict=True):
+            np.copyto(plane, still)
+        self.visualizer.paint(self.planes, levels, wave)
+        self._rain(i)
+        self._dust(i)
+        return self.buffer
+
+    def rgb(self) -> np.ndarray:
+        """The last frame painted as (H, W, 3) RGB, for checks and previews."""
+        return yuv420_to_rgb(*self.planes)
+
+
+class FrameRenderer(FramePainter):
+    """Draws frame ``i`` of a track's video, with the levels of its whole audio measured beforehand."""
+
+    def __init__(
+        self,
+        background: np.ndarray,
+        palette: art.Palette,
+        template: str,
+        mono: np.ndarray,
+        sample_rate: int,
+        fps: float = FPS,
+        seed: int = 0,
+        rain: int = 0,
+        moon: tuple[float, float, float] | None = None,
+        rain_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+    ) -> None:
+        super().__init__(background, palette, template, fps, seed, rain, moon, rain_box)
+        self.sample_rate = sample_rate
+        self.mono = np.asarray(mono, dtype=np.float32)
+        self.frames = max(1, round(len(mono) / sample_rate * fps))
+        self.levels = spectrum_levels(self.mono, sample_rate, fps, self.frames)
+        self.peak = max(float(np.max(np.abs(self.mono))) if len(mono) else 0.0, 1e-3)
+        bar_y = self.height - _even(0.008 * self.height) - 2
+        strip = np.broadcast_to(np.array(palette.lights, np.float32), (2, self.width, 3))
+        self.progress_lit = _Lit.over(background, bar_y, 0, strip, np.full((2, self.width), 0.85, np.float32))
+
     def wave(self, i: int) -> np.ndarray:
         """The audio around frame ``i`` as ``points`` samples in -1..1 (relative to the track's peak)."""
-        points = self.visualizer.width if isinstance(self.visualizer, _Wave) else 0
+        points = self.wave_points
         if not points:
             return np.zeros(0, np.float32)
         span = int(self.sample_rate / self.fps * 2)
         centre = int((i + 0.5) * self.sample_rate / self.fps)
         idx = np.clip(np.linspace(centre - span / 2, centre + span / 2, points).astype(np.int64), 0, len(self.mono) - 1)
-        samples = self.mono[idx] / self.peak
-        smooth = np.convolve(samples, np.ones(5, np.float32) / 5, mode="same")  # no aliasing jaggies
-        return np.clip(smooth, -1, 1)
+        return _smooth_wave(self.mono[idx] / self.peak)
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as the flat yuv420p buffer (valid until the next call)."""
-        for plane, still in zip(self.planes, self.background, strict=True):
-            np.copyto(plane, still)
-        self.visualizer.paint(self.planes, self.levels[min(i, self.frames - 1)], self.wave(i))
-        self._rain(i)
-        self._dust(i)
+        self.paint(i, self.levels[min(i, self.frames - 1)], self.wave(i))
         done = int(self.width * (i + 1) / self.frames)
         mask = np.zeros((2, self.width), bool)
         mask[:, :done] = True
@@ -395,7 +487,7 @@ class FrameRenderer:
     def frame_rgb(self, i: int) -> np.ndarray:
         """Frame ``i`` as (H, W, 3) RGB, for checks and previews."""
         self.frame(i)
-        return yuv420_to_rgb(*self.planes)
+        return self.rgb()
 
 
 # ---- putting it together -------------------------------------------------------------------------------
@@ -416,6 +508,13 @@ def background(plan: art.ArtPlan, title: str, subtitle: str, size: tuple[int, in
     still = Image.fromarray(art.scene(plan, width, height, scrim=(0.38, 0.0, 0.5)))
     box = (0.045 * width, 0.05 * height, 0.5 * width, 0.2 * height)
     return np.asarray(art.draw_title(still, title, subtitle, box, plan.palette, align="left"))
+
+
+def rain_for(plan: art.ArtPlan, template: str, width: int) -> tuple[int, tuple[float, float, float, float]]:
+    """How many streaks of rain fall (many for "rain", a few when the art has rain) and in which part of the
+    frame (behind the glass, for the window motif)."""
+    count = (260 if template == "rain" else 80 if plan.rain else 0) * width // 1920
+    return count, art.WINDOW_OPENING if plan.motif == "window" else (0.0, 0.0, 1.0, 1.0)
 
 
 def ffmpeg_command(
@@ -508,10 +607,9 @@ def render_video(
     mono, sample_rate = read_mono(Path(audio))
     vplan = video_plan(plan, template)
     still = background(vplan, title, subtitle, size)
-    rain = (260 if template == "rain" else 80 if vplan.rain else 0) * size[0] // 1920
+    rain, rain_box = rain_for(vplan, template, size[0])
     renderer = FrameRenderer(
-        still, vplan.palette, template, mono, sample_rate, fps, vplan.seed, rain, vplan.moon,
-        art.WINDOW_OPENING if vplan.motif == "window" else (0.0, 0.0, 1.0, 1.0),
+        still, vplan.palette, template, mono, sample_rate, fps, vplan.seed, rain, vplan.moon, rain_box
     )  # fmt: skip
     prepared = time.perf_counter() - started
     command = ffmpeg_command(ffmpeg, size, fps, Path(audio), Path("OUT"), crf, preset, x264_params, threads)

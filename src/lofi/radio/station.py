@@ -136,12 +136,12 @@ class Station:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        for output in self.outputs:  # first: a push the server refuses fails before anything else runs
+            output.start()
         for piece in piece_files.buffered(self.pieces_dir):  # a restart: what was rendered plays at once
             self.mixer.add(replace(piece, generation=min(piece.generation, self.generation), urgent=False))
         self.producer.start()
         self.encoder.start()
-        for output in self.outputs:
-            output.start()
         for target, name in ((self._control, "lofi-radio-control"), (self._play, "lofi-radio-player")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

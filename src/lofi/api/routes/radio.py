@@ -1,8 +1,9 @@
 """The radio: its MP3 stream, what is on air, and its state (which a game or a listener may change).
 
 The station runs in the server's process when it starts with ``--radio`` (LOFI_RADIO); its producer is a
-process of its own, so torch stays out of the server. Without it these routes answer 503 saying how to
-turn it on. ``/ws/radio`` sends "now playing" and state changes as they happen and takes state changes.
+process of its own, so torch stays out of the server. Without it these routes answer 404 (on this server
+there is no radio) saying how to turn it on. ``/ws/radio`` sends "now playing" and state changes as they
+happen and takes state changes.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class StateChange(BaseModel):
 def station(request_or_socket: Request | WebSocket):
     radio = getattr(request_or_socket.app.state, "radio", None)
     if radio is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, OFF)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, OFF)
     return radio
 
 
@@ -66,19 +67,19 @@ def changes(body: RadioStateBody) -> dict:
     return given
 
 
-@router.get("/radio/now", responses=errors(503))
+@router.get("/radio/now", responses=errors(404))
 def now_playing(request: Request) -> dict:
     """The track on air (title, mood, key, bpm; null before the first), the state, listeners, the music
     buffered ahead and the stream's gaps."""
     return station(request).now_playing()
 
 
-@router.get("/radio/state", responses=errors(503))
+@router.get("/radio/state", responses=errors(404))
 def get_state(request: Request) -> dict:
     return station(request).state.to_dict()
 
 
-@router.post("/radio/state", response_model=StateChange, dependencies=[WriteAccess], responses=errors(401, 503))
+@router.post("/radio/state", response_model=StateChange, dependencies=[WriteAccess], responses=errors(401, 404))
 def set_state(request: Request, body: Annotated[RadioStateBody, Body()]) -> StateChange:
     """Change the radio's state. Intensity changes the layers at the next phrase boundary; mood, key,
     tempo and feel bring a new track in the new state on the first phrase boundary after it is ready."""
@@ -88,7 +89,7 @@ def set_state(request: Request, body: Annotated[RadioStateBody, Body()]) -> Stat
 @router.get(
     "/radio/stream.mp3",
     response_class=StreamingResponse,
-    responses={200: {"content": {"audio/mpeg": {}}, "description": "An endless MP3 stream."}, **errors(503)},
+    responses={200: {"content": {"audio/mpeg": {}}, "description": "An endless MP3 stream."}, **errors(404)},
 )
 async def stream(request: Request) -> StreamingResponse:
     """The radio as one endless MP3 (192 kbps CBR): plays in an ``<audio>`` element; every listener gets
@@ -120,7 +121,7 @@ async def radio_socket(websocket: WebSocket) -> None:
         radio = station(websocket)
     except HTTPException as exc:
         await websocket.send_json({"error": exc.detail})
-        await websocket.close(code=1013)
+        await websocket.close(code=4404)
         return
     loop = asyncio.get_running_loop()
     outbox: asyncio.Queue = asyncio.Queue(100)
