@@ -8,8 +8,9 @@ itself behind the clock), and bytes the listener got against what the bit rate o
 time (the producer's pace, seconds of music made per second). Then the station is stopped and started
 again on its folder: the seconds until a listener's first bytes, against a cold start on an empty one.
 
-``adaptive`` (default 50 changes): at 80 BPM (2-bar phrases: 6 s), state changes at random moments,
-every other one intensity (layers) and the rest a new mood or feel (new music). For each: the seconds
+``adaptive`` (default 50 changes): at 80 BPM (2-bar phrases: 6 s), state changes at random moments, in
+turn intensity (layers), the feel (calm or tense: new music, from the spare the station keeps) and a
+mood (new music, composed when asked). For each: the seconds
 from the request to the first bar heard in the new state, and where that bar lies in the phrase grid
 (0: on a boundary). Baseline, in the same run: the wait had the change come at the end of the track
 playing (what a playlist's crossfade would do).
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from common import machine, write_section
 from lofi.radio.producer import ProducerConfig
-from lofi.radio.state import RadioState
+from lofi.radio.state import FEEL_MOODS, RadioState
 from lofi.radio.station import Station, StationConfig
 from lofi.radio.stream import BITRATE_KBPS
 from lofi.settings import Settings
@@ -155,36 +156,49 @@ def adaptive(changes: int) -> str:
     radio.start()
     radio.on_air.wait()
     rng = random.Random(11)
-    moods = ["chill", "rainy", "jazzy", "sleepy", "dreamy", "nostalgic", "sad"]
     time.sleep(5)
     for i in range(changes):
         time.sleep(rng.uniform(2, 8))  # a random moment: anywhere in the phrase grid
         count = len(radio.stats.changes)
-        if i % 2 == 0:
+        if i % 3 == 0:
+            asked = "intensity"
             radio.set_state(intensity=0.9 if radio.state.intensity < 0.5 else 0.2)
+        elif i % 3 == 1:
+            asked = "feel"
+            radio.set_state(feel="calm" if radio.state.feel == "tense" else "tense")
         else:
-            radio.set_state(mood=moods[(i // 2) % len(moods)])
+            asked = "mood"
+            moods = [m for m in FEEL_MOODS[radio.state.feel or "calm"] if m != radio.state.mood]
+            radio.set_state(mood=rng.choice(moods))
         while len(radio.stats.changes) == count:  # heard before the next one is asked
-            time.sleep(0.1)
+            time.sleep(0.05)
+        radio.stats.changes[-1]["asked"] = asked
         while time.monotonic() < radio.stats.changes[-1]["heard_at"]:
             time.sleep(0.1)
     stats = list(radio.stats.changes)
     radio.stop()
     subprocess.run(["rm", "-rf", str(folder)], check=False)
     lines = [
-        f"{changes} state changes at random moments, 80 BPM, 2-bar phrases (6 s), one producer. Latency: from the",
-        "request to the first bar heard in the new state (as the server sends it). Baseline: the same change",
-        "made at the end of the track playing, as a playlist would. Machine: " + machine() + ".",
+        f"{changes} state changes at random moments, 80 BPM, 2-bar phrases (6 s), one producer, in turn: intensity,",
+        "feel (calm and tense, which the station keeps a spare track for) and a mood within the feel (composed when",
+        "asked). Latency: from the request to the first bar heard in the new state (as the server sends it).",
+        "Baseline: the same change made at the end of the track playing, as a playlist would.",
+        "Machine: " + machine() + ".",
         "",
         "| change | count | median | p90 | max | within 10 s | on a phrase boundary | baseline median (max) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for kind, label in (("levels", "intensity (layers)"), ("music", "mood (new music)")):
-        rows = [c for c in stats if c["kind"] == kind]
+    kinds = (
+        ("intensity", "intensity (layers)"),
+        ("feel", "feel calm/tense (new music: the spare)"),
+        ("mood", "mood (new music: composed then)"),
+    )
+    for asked, label in kinds:
+        rows = [c for c in stats if c.get("asked") == asked]
         if not rows:
             continue
         latency = sorted(c["latency_s"] for c in rows)
-        on_grid = sum(1 for c in rows if c["into_phrase"] in (0, 1) or c["into_phrase"] is None)
+        on_grid = sum(1 for c in rows if c["off_boundary_s"] is not None and c["off_boundary_s"] < 0.001)
         waits = [c["until_track_end_s"] for c in rows if c["until_track_end_s"] is not None]
         p90 = latency[min(len(latency) - 1, round(0.9 * (len(latency) - 1)))]
         lines.append(
@@ -192,7 +206,7 @@ def adaptive(changes: int) -> str:
             f"{sum(1 for x in latency if x <= 10)}/{len(rows)} | {on_grid}/{len(rows)} | "
             f"{statistics.median(waits):.0f} s ({max(waits):.0f} s) |"
         )
-    ready = sorted(c["ready_s"] for c in stats if "ready_s" in c)
+    ready = sorted(c["ready_s"] for c in stats if "ready_s" in c and c.get("asked") == "mood")
     if ready:
         lines += [
             "",

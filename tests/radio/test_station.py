@@ -132,11 +132,17 @@ def test_a_station_plays_changes_and_resumes_after_a_restart(tmp_path):
         quieter = station.set_state(intensity=0.2)
         phrase_s = 2 * 4 * 60 / station.mixer.current().piece.spec.bpm
         assert quieter["takes_effect"] == ["levels"] and 0 < quieter["levels_in_s"] <= phrase_s + 1.0
+        # a spare in the other feel waits, made while the buffer was full: a change it fits brings it in
+        spare = wait_for(lambda: station.spare, 120, "a spare track").id
+        assert station.spare.spec.mood in ("sad", "rainy", "jazzy", "upbeat")  # tense: the other feel
+        assert station.set_state(feel="tense")["takes_effect"] == ["music"] and station.spare is None
+        wait_for(lambda: recorder.tracks()[-1]["id"] == spare, 60, "the spare on air")
+        assert station.stats.changes[-1]["kind"] == "music" and station.stats.changes[-1]["off_boundary_s"] == 0
         rainy = station.set_state(mood="rainy")
         assert rainy["takes_effect"] == ["music"] and rainy["state"]["mood"] == "rainy"
         wait_for(lambda: any(t["mood"] == "rainy" for t in recorder.tracks()), 120, "a rainy track")
         music = [c for c in station.stats.changes if c["kind"] == "music"]
-        assert len(music) == 1 and music[0]["latency_s"] > 0
+        assert len(music) == 2 and all(c["latency_s"] > 0 for c in music)
         with pytest.raises(ValueError, match="unknown mood"):
             station.set_state(mood="loud")
         assert station.state.mood == "rainy"  # a refused change changed nothing

@@ -50,6 +50,7 @@ class Order:
     folder: Path
     generation: int
     urgent: bool
+    spare: bool = False  # made ahead for a likely change (the other feel): abandoned by ``drop_spare``
 
 
 class Superseded(Exception):
@@ -124,7 +125,7 @@ def make_piece(composer, order: Order, config: ProducerConfig, still_wanted=lamb
     return piece
 
 
-def _run(config: ProducerConfig, orders, results, floor) -> None:
+def _run(config: ProducerConfig, orders, results, floor, spares) -> None:
     """The producer process: load the model once, then make pieces until told to stop (None)."""
     from lofi.compose import Composer
     from lofi.model.checkpoint import load_checkpoint
@@ -136,7 +137,8 @@ def _run(config: ProducerConfig, orders, results, floor) -> None:
     while (order := orders.get()) is not None:
         started = time.perf_counter()
         try:
-            piece = make_piece(composer, order, config, lambda o=order: o.generation >= floor.value)
+            wanted = (lambda: bool(spares.value)) if order.spare else (lambda o=order: o.generation >= floor.value)
+            piece = make_piece(composer, order, config, wanted)
         except Superseded:
             results.put(("superseded", order, None))
         except Exception as exc:  # a bad piece costs that piece, not the radio
@@ -153,6 +155,7 @@ class Producer:
         self.config = config
         self.context = multiprocessing.get_context("spawn")  # a fresh interpreter: torch never in the host
         self.floor = self.context.Value("q", 0)
+        self.spares = self.context.Value("b", 1)  # 0: a spare being made is no longer wanted
         self.process = None
         self.pending: list[Order] = []  # sent and not yet answered, in order
         self.ready = False
@@ -162,7 +165,8 @@ class Producer:
         self.orders, self.results = self.context.Queue(), self.context.Queue()
         self.ready = False
         self.process = self.context.Process(
-            target=_run, args=(self.config, self.orders, self.results, self.floor), name="lofi-radio-producer",
+            target=_run, args=(self.config, self.orders, self.results, self.floor, self.spares),
+            name="lofi-radio-producer",
             daemon=True,
         )  # fmt: skip
         self.process.start()
@@ -170,12 +174,17 @@ class Producer:
             self.orders.put(order)
 
     def submit(self, order: Order) -> None:
+        if order.spare:
+            self.spares.value = 1
         self.pending.append(order)
         self.orders.put(order)
 
-    def supersede(self, generation: int) -> None:
-        """Orders for a generation below ``generation`` are abandoned; their answers still come."""
+    def supersede(self, generation: int, keep_spare: bool = False) -> None:
+        """Orders for a generation below ``generation`` are abandoned, and a spare unless ``keep_spare``;
+        their answers still come."""
         self.floor.value = generation
+        if not keep_spare:
+            self.spares.value = 0
 
     def poll(self, timeout: float) -> list[tuple[str, Order | None, object]]:
         """The answers that came within ``timeout`` seconds; a dead producer is started again."""

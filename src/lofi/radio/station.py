@@ -5,10 +5,12 @@ Two threads. The **controller** asks the producer for the next track whenever fe
 ``ahead`` tracks wait beyond the one playing (so at least one is always rendered ahead), hands each
 finished piece to the mixer, and turns a state change into levels (intensity: at the next phrase
 boundary) or an urgent order (everything else: a new track in the new state, switched in on the first
-phrase boundary after it is ready). The **player** renders the mixer a block at a time, ``LOOKAHEAD_S``
-ahead of the clock, into the MP3 encoder (and an RTMP push when asked), and fires the mixer's events as
-the air reaches them: "now playing" changes exactly when the new track is heard (as the server sends
-it; a listener's own buffer adds its few seconds).
+phrase boundary after it is ready). With the buffer full, it has a *spare* made: a short track in the
+other feel (tense when calm or unset, calm when tense), the change a game makes most; a change that the
+spare fits starts it on the next phrase boundary without waiting for the model. The **player** renders
+the mixer a block at a time, ``LOOKAHEAD_S`` ahead of the clock, into the MP3 encoder (and an RTMP push
+when asked), and fires the mixer's events as the air reaches them: "now playing" changes exactly when
+the new track is heard (as the server sends it; a listener's own buffer adds its few seconds).
 
 What it measures (``stats``): frames played with nothing to play (gaps) and how many times that began
 (underruns), how often the player fell behind the clock (late), the music buffered ahead, and for each
@@ -25,6 +27,7 @@ import contextlib
 import json
 import logging
 import random
+import shutil
 import threading
 import time
 from collections import deque
@@ -83,6 +86,8 @@ class Station:
         self.config = config
         self.folder = Path(config.folder)
         self.pieces_dir = self.folder / "pieces"
+        self.spares_dir = self.folder / "spares"
+        self.spare: Piece | None = None
         saved = self._load()
         self.state = state or saved.get("state") or RadioState()
         seed = config.seed if config.seed is not None else random.randrange(2**32)
@@ -136,6 +141,7 @@ class Station:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.spares_dir, ignore_errors=True)  # made for a state of the last run
         for output in self.outputs:  # first: a push the server refuses fails before anything else runs
             output.start()
         for piece in piece_files.buffered(self.pieces_dir):  # a restart: what was rendered plays at once
@@ -178,9 +184,18 @@ class Station:
                 answer["levels_in_s"] = round(max(0.0, heard - requested), 2)
             if old.music_differs(new):
                 self.generation += 1
-                self.producer.supersede(self.generation)
-                self.pending_music[self.generation] = {"requested": requested, "track_end": self._track_end()}
-                self._order(urgent=True)
+                coming = next((o for o in self.producer.pending if o.spare and new.fits(o.spec)), None)
+                self.producer.supersede(self.generation, keep_spare=coming is not None)
+                change = {"requested": requested, "track_end": self._track_end()}
+                self.pending_music[self.generation] = change
+                if self.spare is not None and new.fits(self.spare.spec):
+                    spare, self.spare = self.spare, None
+                    self.previous = spare.spec  # the drift goes on from the track the change brought
+                    self._bring_in(replace(spare, generation=self.generation, urgent=True))
+                elif coming is not None:
+                    change["spare"] = coming.folder  # the spare on its way is this change's track
+                else:
+                    self._order(urgent=True)
                 answer["takes_effect"].append("music")
             self._save()
         self._tell({"type": "state", **answer})
@@ -197,17 +212,19 @@ class Station:
         return self._air_time(now.start + now.piece.music_frames) if now is not None else None
 
     def _record(self, kind: str, requested: float, frame: int, track_end: float | None, playing=None) -> None:
-        """A change heard from stream ``frame``: how long after the request, where in the playing piece's
-        phrases (0: on a boundary), and how long a change at the end of the track would have waited."""
+        """A change heard from stream ``frame``: how long after the request, how far from the playing
+        piece's nearest phrase boundary (0: on it), and how long a change at the end of the track would
+        have waited."""
         heard = self._air_time(frame)
         playing = playing or self.mixer.current()  # the piece whose phrase grid the change waited for
-        into_phrase = None
+        off_boundary_s = None
         if playing is not None and playing.start <= frame:
             phrase = playing.piece.bar_frames * self.config.phrase_bars
-            into_phrase = round(((frame - playing.start) % phrase) / phrase, 4)
+            offset = (frame - playing.start) % phrase
+            off_boundary_s = round(min(offset, phrase - offset) / self.config.sample_rate, 3)
         self.stats.changes.append({
             "kind": kind, "latency_s": round(heard - requested, 3), "heard_at": heard, "frame": frame,
-            "into_phrase": into_phrase,
+            "off_boundary_s": off_boundary_s,
             "until_track_end_s": round(track_end - requested, 3) if track_end is not None else None,
         })  # fmt: skip
 
@@ -234,28 +251,62 @@ class Station:
                         self.stats.failed += 1
                         log.warning("radio: a track failed (%s); asking for another", payload)
                 waiting = sum(1 for p in self.mixer.waiting() if p.generation >= self.generation)
-                if waiting + len(self.producer.pending) < self.config.ahead:
+                ordered = [o for o in self.producer.pending if not o.spare]
+                if waiting + len(ordered) < self.config.ahead:
                     self._order()
                     self._save()
+                elif not self.producer.pending:
+                    self._keep_a_spare()
                 self.stats.buffer_s = round(self.mixer.buffered_frames() / self.config.sample_rate, 1)
+
+    def _other_feel(self) -> RadioState:
+        return self.state.changed(feel="calm" if self.state.feel == "tense" else "tense")
+
+    def _keep_a_spare(self) -> None:
+        """Have a spare in the other feel made, unless the one there still fits it."""
+        other = self._other_feel()
+        if self.spare is not None:
+            if other.fits(self.spare.spec):
+                return
+            piece_files.remove(self.spare)
+            self.spare = None
+        minutes = self.config.minutes
+        minutes = (min(minutes[0], self.config.urgent_minutes[0]), min(minutes[1], self.config.urgent_minutes[1]))
+        spec = next_piece(other, self.previous, self.rng, minutes)
+        if other.fits(spec):  # not when a pinned key or mood cannot go with the other feel
+            self.counter += 1
+            folder = self.spares_dir / f"{self.counter:06d}-{spec.mood}"
+            self.producer.submit(Order(spec, folder, self.generation, urgent=True, spare=True))
 
     def _arrived(self, piece: Piece) -> None:
         self.stats.pieces += 1
         self.stats.music_s += piece.music_frames / piece.sample_rate
+        if piece.folder.parent == self.spares_dir:
+            waited = next((g for g, c in self.pending_music.items() if c.get("spare") == piece.folder), None)
+            if waited is None:  # kept for a change to come
+                if self.spare is not None:
+                    piece_files.remove(self.spare)
+                self.spare = piece
+                return
+            piece = replace(piece, generation=waited, urgent=True)
+            self.previous = piece.spec  # the drift goes on from the track the change brought
         if piece.generation < self.generation:  # made for a state that has changed since
             piece_files.remove(piece)
-            return
-        if piece.urgent and piece.generation in self.pending_music:
-            playing_before = self.mixer.current()
-            frame = self.mixer.switch(piece)
-            change = self.pending_music.pop(piece.generation)
-            ready_s = time.monotonic() - change["requested"]
-            log.info("radio: %s, made for a state change, ready %.1f s after it", piece.id, ready_s)
-            if self.stats.started_at:
-                self._record("music", change["requested"], frame, change["track_end"], playing_before)
-                self.stats.changes[-1]["ready_s"] = round(ready_s, 3)
+        elif piece.urgent and piece.generation in self.pending_music:
+            self._bring_in(piece)
         else:
             self.mixer.add(piece)
+
+    def _bring_in(self, piece: Piece) -> None:
+        """Switch to ``piece``, made for the change of its generation, on the next phrase boundary."""
+        playing_before = self.mixer.current()
+        frame = self.mixer.switch(piece)
+        change = self.pending_music.pop(piece.generation)
+        ready_s = time.monotonic() - change["requested"]
+        log.info("radio: %s, made for a state change, ready %.1f s after it", piece.id, ready_s)
+        if self.stats.started_at:
+            self._record("music", change["requested"], frame, change["track_end"], playing_before)
+            self.stats.changes[-1]["ready_s"] = round(ready_s, 3)
 
     # ---------------------------------------------------------------------------------- the player
 
