@@ -176,7 +176,7 @@ class Producer:
     def submit(self, order: Order) -> None:
         if order.spare:
             self.spares.value = 1
-        self.pending.append(order)
+        self.pending = [*self.pending, order]
         self.orders.put(order)
 
     def supersede(self, generation: int, keep_spare: bool = False) -> None:
@@ -195,11 +195,10 @@ class Producer:
                 answers.append(self.results.get_nowait())
         except queue.Empty:
             pass
-        for kind, order, _ in answers:
-            if kind == "ready":
-                self.ready = True
-            elif order in self.pending:
-                self.pending.remove(order)
+        self.ready = self.ready or any(kind == "ready" for kind, _, _ in answers)
+        answered = [order for kind, order, _ in answers if kind != "ready"]
+        if answered:  # a new list, not changed in place: the station reads it from other threads
+            self.pending = [order for order in self.pending if order not in answered]
         if self.process is not None and not self.process.is_alive() and not answers:
             log.warning("radio: the producer died (exit %s); starting it again", self.process.exitcode)
             self.restarts += 1

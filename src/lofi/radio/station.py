@@ -187,7 +187,7 @@ class Station:
                 coming = next((o for o in self.producer.pending if o.spare and new.fits(o.spec)), None)
                 self.producer.supersede(self.generation, keep_spare=coming is not None)
                 change = {"requested": requested, "track_end": self._track_end()}
-                self.pending_music[self.generation] = change
+                self.pending_music = {self.generation: change}  # a change still waiting is overtaken by this one
                 if self.spare is not None and new.fits(self.spare.spec):
                     spare, self.spare = self.spare, None
                     self.previous = spare.spec  # the drift goes on from the track the change brought
