@@ -69,6 +69,15 @@ def test_now_playing_names_the_track_and_the_state(radio):
     assert httpx.get(url + V1 + "/radio/state").json() == now["state"] | httpx.get(url + V1 + "/radio/state").json()
 
 
+def test_the_radio_in_the_metrics(radio):
+    url, _ = radio
+    text = httpx.get(url + "/metrics").text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("lofi_radio")}
+    assert values["lofi_radio_tracks_total"] >= 1 and values["lofi_radio_underruns_total"] == 0
+    assert values["lofi_radio_gap_seconds_total"] == 0 and values["lofi_radio_buffer_seconds"] > 0
+    assert "lofi_radio_listeners" in values
+
+
 def test_the_stream_is_mp3_that_two_listeners_share(radio, tmp_path):
     url, _ = radio
     headers, data = read_stream(url, 150_000)  # the burst (3 s) and a few seconds more

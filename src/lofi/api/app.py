@@ -85,6 +85,11 @@ def _snapshot(app: FastAPI) -> dict:
         home = home.parent
     usage = shutil.disk_usage(home)
     data["disk"] = {"free": usage.free, "size": usage.total}
+    radio = getattr(app.state, "radio", None)
+    if radio is not None:
+        stats = radio.stats
+        data["radio"] = {"listeners": radio.broadcaster.count, "buffer": stats.buffer_s, "gaps": stats.gap_s,
+                         "underruns": stats.underruns, "tracks": stats.pieces}  # fmt: skip
     return data
 
 

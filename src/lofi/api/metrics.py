@@ -130,6 +130,19 @@ class _Snapshot:
             yield GaugeMetricFamily("lofi_workers", "Live job worker processes.", value=data["workers"])
         for name, value in data.get("disk", {}).items():
             yield GaugeMetricFamily(f"lofi_disk_{name}_bytes", f"Bytes {name} on the LOFI_HOME volume.", value=value)
+        if "radio" in data:  # lofi serve --radio
+            radio = data["radio"]
+            yield GaugeMetricFamily(
+                "lofi_radio_listeners", "Listeners of the radio's MP3 stream.", value=radio["listeners"]
+            )
+            yield GaugeMetricFamily(
+                "lofi_radio_buffer_seconds", "Music rendered ahead of the radio's player.", value=radio["buffer"]
+            )
+            yield CounterMetricFamily(
+                "lofi_radio_gap_seconds", "Seconds the radio had nothing to play.", value=radio["gaps"]
+            )
+            yield CounterMetricFamily("lofi_radio_underruns", "Gaps the radio's stream had.", value=radio["underruns"])
+            yield CounterMetricFamily("lofi_radio_tracks", "Tracks the radio's producer made.", value=radio["tracks"])
         yield from self.jobs_finished.families()
 
 

@@ -70,7 +70,7 @@ class RadioState:
             object.__setattr__(self, "mood", check_mood(self.mood))
         if not 0.0 <= float(self.intensity) <= 1.0:
             raise ValueError(f"intensity must be between 0 and 1 (got {self.intensity})")
-        object.__setattr__(self, "intensity", float(self.intensity))
+        object.__setattr__(self, "intensity", round(float(self.intensity), 3))  # OSC sends float32: 0.30000001
         low, high = (int(x) for x in self.tempo)
         if not TEMPO_RANGE[0] <= low <= high <= TEMPO_RANGE[1]:
             raise ValueError(
