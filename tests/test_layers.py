@@ -236,3 +236,25 @@ print(sorted(m for m in ("torch", "transformers", "miditok") if m in sys.modules
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_server_playing_the_radio_loads_no_torch(tmp_path):
+    """With the radio on, the model composes in the producer's own process: the server's stays without
+    torch while a track goes on air."""
+    code = f"""
+import sys, time
+from fastapi.testclient import TestClient
+from lofi.api import create_app
+from lofi.settings import Settings
+
+settings = Settings(home={str(tmp_path / "home")!r}, radio=True, radio_minutes=(0.25, 0.3))
+with TestClient(create_app(settings, start_workers=False)) as client:
+    deadline = time.monotonic() + 180
+    while client.get("/api/v1/radio/now").json()["track"] is None:
+        assert time.monotonic() < deadline, "no track on air"
+        time.sleep(0.2)
+print(sorted(m for m in ("torch", "transformers", "miditok", "onnxruntime") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
