@@ -145,7 +145,10 @@ class Station:
         for output in self.outputs:  # first: a push the server refuses fails before anything else runs
             output.start()
         for piece in piece_files.buffered(self.pieces_dir):  # a restart: what was rendered plays at once
-            self.mixer.add(replace(piece, generation=min(piece.generation, self.generation), urgent=False))
+            if self.state.fits(piece.spec):
+                self.mixer.add(replace(piece, generation=self.generation, urgent=False))
+            else:  # made for a state changed since
+                piece_files.remove(piece)
         self.producer.start()
         self.encoder.start()
         for target, name in ((self._control, "lofi-radio-control"), (self._play, "lofi-radio-player")):
