@@ -69,7 +69,7 @@ def radio(
 
             osc = OscControl(station.set_state, "0.0.0.0", osc_port)
         loud = out != Path("-")
-        station.watch(lambda m: _show(m) if loud and m["type"] == "now" and m.get("track") else None)
+        station.watch(lambda m: _show(m) if loud else None)
         station.start()
         if osc is not None:
             osc.start()
@@ -99,9 +99,15 @@ def radio(
 
 
 def _show(message: dict) -> None:
-    track = message["track"]
-    console.print(f"now playing [bold]{track['title']}[/] · {track['mood']} · {track['key']} · {track['bpm']} BPM",
-                  highlight=False)  # fmt: skip
+    """A line for each track on air and each state change (from OSC)."""
+    if message["type"] == "now" and message.get("track"):
+        track = message["track"]
+        console.print(f"now playing [bold]{track['title']}[/] · {track['mood']} · {track['key']} · {track['bpm']} BPM",
+                      highlight=False)  # fmt: skip
+    elif message["type"] == "state" and message["takes_effect"]:
+        state = ", ".join(f"{k} {v}" for k, v in message["state"].items() if v is not None)
+        when = f", heard in {message['levels_in_s']} s" if message.get("levels_in_s") is not None else ""
+        console.print(f"state: {state} ({' and '.join(message['takes_effect'])}{when})", highlight=False)
 
 
 def _writer(station, out: Path) -> threading.Thread:
