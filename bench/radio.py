@@ -212,8 +212,8 @@ def adaptive(changes: int) -> str:
             "",
             "A new-music change waits for its track to be composed and rendered (median "
             f"{statistics.median(ready):.1f} s, max {max(ready):.1f} s here: a short track of 0.75-1 minute, the "
-            "drift's after it), then for the next phrase boundary at least a beat ahead of what is already rendered "
-            "(up to 6 s + a beat + 0.75 s at 80 BPM).",
+            "drift's after it), then for the next phrase boundary at least an eighth note ahead of what is already "
+            "rendered (up to 6 s + 0.375 s + 0.75 s at 80 BPM).",
         ]
     return "\n".join(lines)
 

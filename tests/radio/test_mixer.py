@@ -115,9 +115,9 @@ def test_a_new_state_starts_on_a_phrase_boundary_and_drops_what_waited(tmp_path)
     mixer.add(tone_piece(tmp_path / "stale", 8, 330.0))  # drifted on before the state changed
     audio = play(mixer, 3.0)
     boundary = mixer.switch(tone_piece(tmp_path / "new", 8, 550.0, generation=1, urgent=True))
-    assert boundary == 2 * BAR  # the first 2-bar boundary at least a beat (the old piece's fade) ahead
+    assert boundary == 2 * BAR  # the first 2-bar boundary at least an eighth (the old piece's fade) ahead
     audio = heard(mixer, np.concatenate([audio, play(mixer, 6.0)], axis=1))
-    assert strength(audio, 440, 1.0, 3.45) > 0.08  # the old piece until the beat before the boundary
+    assert strength(audio, 440, 1.0, 3.7) > 0.08  # the old piece until the eighth note before the boundary
     assert strength(audio, 440, 4.05, 7.0) < 1e-3 and strength(audio, 550, 4.05, 7.0) > 0.08
     assert strength(audio, 550, 1.0, 3.95) < 1e-3
     kinds = [(e.kind, e.data["id"], e.frame) for e in mixer.take_events(10**9) if e.kind in ("music", "track")]

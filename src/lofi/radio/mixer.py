@@ -5,7 +5,7 @@ piece is *placed* on it: the next track after the one playing starts where that 
 less half the crossfade, and the two cross with the mix's equal-power curves (cos and sin of a quarter
 turn, as ``lofi.render.longmix``); a piece made for a state change starts on the playing piece's next
 phrase boundary instead, its first downbeat on that boundary, while the old piece fades out over the
-beat before it, so the beat goes on. Layer levels (intensity) change on a phrase boundary too, with a
+eighth note before it, so the beat goes on. Layer levels (intensity) change on a phrase boundary too, with a
 ramp of ``RAMP_S`` ending on it, and the low-pass sweeps over ``SWEEP_S`` from it.
 
 Per block: each sounding piece's layers at their gains (the duck curve applied to the non-drum layers
@@ -193,7 +193,7 @@ class Mixer:
         return min(now.start + round(count * phrase), now.start + now.piece.music_frames)
 
     def switch(self, piece: Piece) -> int:
-        """Play ``piece`` from the next phrase boundary on, fading the playing piece out over the beat
+        """Play ``piece`` from the next phrase boundary on, fading the playing piece out over the eighth note
         before it; pieces of older generations waiting are dropped. Returns the boundary's frame."""
         with self.lock:
             dropped = [p for p in self.ready if p.generation < piece.generation]
@@ -206,7 +206,7 @@ class Mixer:
             if now is None:
                 self._place(piece, self.position, (0, 0))
                 return self.position
-            beat = round(now.piece.bar_frames / 4)
+            beat = round(now.piece.bar_frames / 8)  # an eighth note: short, so the switch comes soon
             at = self.next_boundary(self.position + beat)
             for playing in self.placed:
                 fade = (at - beat, beat)
