@@ -25,7 +25,8 @@ from lofi.publish.video import find_ffmpeg
 log = logging.getLogger(__name__)
 BITRATE_KBPS = 192
 BURST_S = 3.0
-LISTENER_CHUNKS = 256  # about 25 s of chunks a listener may fall behind before it is dropped
+# chunks a listener may fall behind before it is dropped: ffmpeg writes a frame (26 ms) a chunk, so about 25 s
+LISTENER_CHUNKS = 1024
 MP3_RATES = {3: (44100, 48000, 32000)}  # MPEG-1: the sample rates by index
 MP3_BITRATES = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 

@@ -438,13 +438,24 @@ function showOnAir(now) {
   $("#on-air").textContent = `On air ${minutes} min · ${listeners} · ${Math.round(now.buffer_s)} s ahead`;
 }
 
+// The server says "now playing" when the new track reaches its encoder; this player hears it once it has
+// played what it holds before it (the server's 3 s burst and its own buffer), less the 0.75 s the server
+// renders ahead. So the title turns when the music does.
+const RENDERED_AHEAD_S = 0.75;
+
+function heardIn() {
+  const player = $("#radio");
+  if (player.paused || !player.buffered.length) return 0;
+  return Math.max(0, player.buffered.end(player.buffered.length - 1) - player.currentTime - RENDERED_AHEAD_S);
+}
+
 function watchRadio() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}${API}/ws/radio`);
   socket.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "now") {
-      showNowPlaying(event);
+      setTimeout(() => showNowPlaying(event), heardIn() * 1000);
       showRadioState(event.state);
       showOnAir(event);
     } else if (event.type === "state") {
