@@ -47,3 +47,8 @@ $SUDO apt-get update -q
 # Debian's prometheus package tries to start its service; without systemd (a container) that is
 # refused by policy-rc.d or fails harmlessly, and the tests start their own server anyway.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# nginx is here for the RTMP tests, which start their own on loopback: the system service Debian starts
+# on port 80 when systemd runs is not wanted, so it is stopped and left off
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+  $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
