@@ -86,8 +86,12 @@ def first_bytes(folder: Path) -> tuple[float, float]:
     radio = station(folder, seed=None)
     listener = Listener(radio)
     radio.start()
-    while listener.first_at is None or radio.now is None:
+    deadline = started + 300
+    while (listener.first_at is None or radio.now is None) and time.monotonic() < deadline:
         time.sleep(0.05)
+    if listener.first_at is None or radio.now is None:
+        radio.stop()
+        return float("nan"), float("nan")
     took = listener.first_at - started, time.monotonic() - started
     radio.stop()
     return took
@@ -108,6 +112,11 @@ def hour(minutes: float) -> str:
         if now - last_log >= 10:
             log.append((now - on_air, radio.stats.buffer_s))
             last_log = now
+            if len(log) % 6 == 1:  # a line a minute, so a run cut short still says how it went
+                s = radio.stats
+                print(f"{(now - on_air) / 60:5.1f} min: buffer {s.buffer_s:.0f} s, gaps {s.gap_s} s, underruns "
+                      f"{s.underruns}, late {s.late}, tracks {s.pieces}, station {rss_mb(os.getpid()):.0f} MB, "
+                      f"producer {rss_mb(radio.producer.process.pid):.0f} MB", flush=True)  # fmt: skip
         if now - last_mem >= 30:
             producer = radio.producer.process.pid
             memory.append((now - on_air, rss_mb(os.getpid()), rss_mb(producer), rss_mb(radio.encoder.process.pid)))
