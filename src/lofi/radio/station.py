@@ -325,7 +325,7 @@ class Station:
         written = 0
         while not self.stopping.is_set():
             air = (time.monotonic() - self.stats.started_at) * rate
-            if written < air:
+            if 0 < written < air:  # (the first pass starts at 0 by definition)
                 self.stats.late += 1  # the player fell behind the clock: a listener's buffer drains
             while written < air + LOOKAHEAD_S * rate:
                 audio = self.mixer.render(block)
