@@ -135,7 +135,7 @@ def hour(minutes: float) -> str:
     peak = tuple(max(m[i] for m in memory) for i in (1, 2, 3))
     lines = [
         f"A station on the air for {played / 60:.0f} minutes in real time, one producer process (the one worker),",
-        "one listener reading the MP3, nothing else running. Machine: " + machine() + ".",
+        "one listener reading the MP3 (run nothing else beside it for a clean figure). Machine: " + machine() + ".",
         "",
         "| measure | result |",
         "|---|---|",
