@@ -205,10 +205,6 @@ class Producer:
             self.start()
         return answers
 
-    @property
-    def busy(self) -> bool:
-        return bool(self.pending)
-
     def close(self) -> None:
         if self.process is None:
             return

@@ -27,7 +27,7 @@ BITRATE_KBPS = 192
 BURST_S = 3.0
 # chunks a listener may fall behind before it is dropped: ffmpeg writes a frame (26 ms) a chunk, so about 25 s
 LISTENER_CHUNKS = 1024
-MP3_RATES = {3: (44100, 48000, 32000)}  # MPEG-1: the sample rates by index
+MP3_RATES = (44100, 48000, 32000)  # MPEG-1: the sample rates by index
 MP3_BITRATES = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
@@ -50,7 +50,7 @@ def _frame_length(header: bytes | bytearray) -> int:
     bitrate, rate = header[2] >> 4, (header[2] >> 2) & 3
     if bitrate in (0, 15) or rate == 3:
         return 0
-    return 144_000 * MP3_BITRATES[bitrate] // MP3_RATES[3][rate] + ((header[2] >> 1) & 1)
+    return 144_000 * MP3_BITRATES[bitrate] // MP3_RATES[rate] + ((header[2] >> 1) & 1)
 
 
 class Listener:
